@@ -1,0 +1,79 @@
+"""``t2iaudit compare``: two groups (models, runs, prompt variants) compared within cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``compare`` command to ``app``."""
+    from t2iaudit.cli import handles_input_errors
+
+    @app.command("compare")
+    @handles_input_errors
+    def compare_command(
+        run_dirs: list[Path] = typer.Argument(..., help="Run directories (several: a 'run' column)."),
+        between: str = typer.Option(..., "--between", help="COL=A,B: the two groups compared."),
+        attribute: str = typer.Option(..., "--attribute", help="Attribute compared, e.g. gender."),
+        by: str = typer.Option("", "--by", help="Comma-separated columns defining the cells."),
+        drop: str = typer.Option("", "--drop", help="Comma-separated labels left out of the test."),
+        fmt: str = typer.Option("jsonl", "--format", help="jsonl | table"),
+    ) -> None:
+        """Compare two groups per cell: counts, proportions, difference with its interval,
+        Pearson chi-square, Fisher's exact p when an expected count is below 5, Holm across cells.
+        """
+        from t2iaudit.errors import InputError
+        from t2iaudit.metrics.compare import Between, compare, load_runs, records
+
+        if fmt not in ("jsonl", "table"):
+            raise InputError(f"unknown format {fmt!r} (choose jsonl or table)", field="--format")
+        groups = Between.parse(between)
+        table = load_runs(run_dirs)
+        result = compare(table, groups, attribute, by=_split(by), drop=_split(drop))
+        if fmt == "jsonl":
+            for row in records(result):
+                typer.echo(json.dumps(row, ensure_ascii=False, allow_nan=False))
+            return
+        _print_table(result)
+
+
+def _print_table(result) -> None:  # type: ignore[no-untyped-def]
+    """A compact human table: one row per cell and label."""
+    from rich.console import Console
+    from rich.table import Table
+
+    fixed = {"attribute", "between", "a", "b", "label", "dropped", "count_a", "count_b", "n_a", "n_b",
+             "prop_a", "prop_b", "diff", "diff_low", "diff_high", "chi2", "dof", "p_value", "fisher_p",
+             "test", "p_holm"}  # fmt: skip
+    keys = [c for c in result.columns if c not in fixed]
+    first = result.iloc[0] if len(result) else None
+    side_a = f"{first['between']}={first['a']}" if first is not None else "a"
+    side_b = f"{first['between']}={first['b']}" if first is not None else "b"
+    table = Table(*keys, "label", side_a, side_b, "diff [95% CI]", "chi2", "dof", "p", "fisher_p", "p_holm")
+    for _, r in result.iterrows():
+        diff = "dropped" if r["dropped"] else f"{_fmt(r['diff'])} [{_fmt(r['diff_low'])}, {_fmt(r['diff_high'])}]"
+        table.add_row(
+            *(_fmt(r[k]) for k in keys), str(r["label"]),
+            f"{r['count_a']}/{r['n_a']}", f"{r['count_b']}/{r['n_b']}", diff,
+            _fmt(r["chi2"]), _fmt(r["dof"]), _fmt(r["p_value"]), _fmt(r["fisher_p"]), _fmt(r["p_holm"]),
+        )  # fmt: skip
+    console = Console()
+    console.width = max(console.width, 140)
+    console.print(table)
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.4g}"
+    if hasattr(value, "item"):  # numpy scalar
+        return _fmt(value.item())  # type: ignore[attr-defined]
+    return str(value)

@@ -1,0 +1,109 @@
+"""CLI commands over label tables: ``import-labels`` and ``judge-fairness`` (registered by cli.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from t2iaudit.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _input_errors(fn: F) -> F:
+    """Bad input -> one line ``error: ...`` on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_input_errors
+def import_labels_command(
+    file: Path = typer.Argument(..., help="CSV, TSV or JSONL of labels: image_id, model_id, prompt_id, attributes."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (must not hold a run)."),
+    maps: list[str] = typer.Option(
+        [], "--map", "-m", help="attribute:raw=label, repeatable; '*' ends a prefix wildcard (gender:f*=female)."
+    ),
+    label_map: Path | None = typer.Option(None, "--label-map", help="YAML label map {attribute: {raw: label}}."),
+    attributes: list[str] = typer.Option(
+        [], "--attribute", "-a", help="Attribute column (repeatable); default: mapped and known attribute columns."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Build a run directory from labels made elsewhere, so metrics, compare and report work on them."""
+    from t2iaudit.labels_import import import_labels, load_label_map, merge_maps, parse_map_options
+
+    mapping = merge_maps(parse_map_options(maps), load_label_map(label_map) if label_map else {})
+    summary = import_labels(file, out, label_map=mapping, attributes=attributes or None)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
+        return
+    typer.echo(f"imported {summary.images} images, {summary.prompts} prompts, models {', '.join(summary.models)} "
+               f"into {summary.out} (judge {summary.judge_id})")  # fmt: skip
+    for attribute, labels in summary.attributes.items():
+        counts = summary.label_counts.get(attribute, {})
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        typer.echo(f"  {attribute}: declared {labels}; labels: {shown}")
+        unmapped = summary.unmapped.get(attribute) or {}
+        if unmapped:
+            values = ", ".join(f"{k!r} x{v}" for k, v in list(unmapped.items())[:10])
+            typer.echo(f"  {attribute}: {sum(unmapped.values())} unmapped values -> unknown ({values})")
+        if summary.empty.get(attribute):
+            typer.echo(f"  {attribute}: {summary.empty[attribute]} empty cells -> unknown")
+
+
+@_input_errors
+def judge_fairness_command(
+    table: Path = typer.Argument(..., help="CSV, TSV or JSONL with one row per scored image."),
+    score: str = typer.Option(..., "--score", help="Column with the judge's score."),
+    group: str = typer.Option(..., "--group", help="Column naming the content item whose variants are compared."),
+    normalize: str = typer.Option("minmax", "--normalize", help="minmax (over the whole table) or none."),
+    weighting: str = typer.Option("group", "--weighting", help="group (each group equal) or item (by size)."),
+    by: str | None = typer.Option(None, "--by", help="Report separately for each value of this column."),
+    tolerance: float = typer.Option(0.1, "--tolerance", help="ACC: largest score gap counted as equal."),
+    resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples over groups (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """MJ-Bench judge fairness (ACC, NDS, GES, x100) of a score across demographic variants."""
+    import pandas as pd
+
+    from t2iaudit.labels_io import read_rows
+    from t2iaudit.metrics.fairness import judge_fairness_report
+
+    if normalize not in ("minmax", "none"):
+        raise InputError(f"--normalize must be minmax or none, not {normalize!r}", field="--normalize")
+    if weighting not in ("item", "group"):
+        raise InputError(f"--weighting must be item or group, not {weighting!r}", field="--weighting")
+    required = (score, group) + ((by,) if by else ())
+    _, rows, _ = read_rows(table, required)
+    frame = pd.DataFrame([r.values for r in rows])
+    values = pd.to_numeric(frame[score].replace("", None), errors="coerce")
+    bad = frame[score].notna() & (frame[score] != "") & values.isna()
+    if bad.any():
+        where = rows[int(bad.to_numpy().nonzero()[0][0])].where
+        raise InputError(f"{frame[score][bad].iloc[0]!r} is not a number", file=table, field=f"{where}, column {score}")
+    frame[score] = values
+    try:
+        report = judge_fairness_report(frame, score, group, by=by, normalize=normalize, weighting=weighting,  # type: ignore[arg-type]
+                                       tolerance=tolerance, resamples=resamples, seed=seed)  # fmt: skip
+    except ValueError as e:
+        raise InputError(str(e), file=table, field=f"column {score}") from None
+    typer.echo(json.dumps(report, indent=2, sort_keys=True))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``import-labels`` and ``judge-fairness`` to the ``t2iaudit`` app."""
+    app.command("import-labels")(import_labels_command)
+    app.command("judge-fairness")(judge_fairness_command)

@@ -1,0 +1,33 @@
+"""Errors for bad input: each names the file and the field (or row and column) at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad user input. The CLI prints ``str(error)`` and exits with status 2.
+
+    Args:
+        message: What is wrong, in words a user can act on.
+        file: The file at fault, when there is one.
+        field: Dotted path of the field (``models[0].steps``), or ``row 12, column gender``.
+    """
+
+    def __init__(self, message: str, *, file: str | Path | None = None, field: str | None = None):
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.field = field
+        where = ": ".join(p for p in (self.file, self.field) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def pydantic_field_path(loc: tuple[object, ...], prefix: str = "") -> str:
+    """``('models', 0, 'steps')`` -> ``models[0].steps``."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,11 @@
+"""Registers the generator backends (heavy imports stay inside each factory)."""
+
+from __future__ import annotations
+
+from t2iaudit.generators.base import GENERATOR_REGISTRY, GeneratorKind
+from t2iaudit.generators.diffusers import DiffusersConfig, build_diffusers
+from t2iaudit.generators.replay import ReplayConfig, build_replay, check_replay
+
+GENERATORS = GENERATOR_REGISTRY
+GENERATORS.register("diffusers", GeneratorKind(DiffusersConfig, build_diffusers, ("model",)))
+GENERATORS.register("replay", GeneratorKind(ReplayConfig, build_replay, ("folder", "mapping"), check_replay))

@@ -1,0 +1,98 @@
+"""What a generator is: a batched text-to-image backend, configured by a spec's model entry."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+from pydantic import BaseModel
+
+from t2iaudit.registry import Registry
+from t2iaudit.types import Prompt
+
+
+def derive_seed(audit_seed: int, model_id: str, prompt_id: str, replicate: int) -> int:
+    """``seed = hash(audit_seed, model_id, prompt_id, replicate)`` (DESIGN.md).
+
+    Each image gets its own seed, so batch size, sharding and resume do not change it.
+    """
+    key = f"{audit_seed}\x1f{model_id}\x1f{prompt_id}\x1f{replicate}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") & (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to make."""
+
+    prompt: Prompt
+    replicate: int
+    seed: int
+
+
+@dataclass
+class GeneratedImage:
+    """One image made (or read back), with what the backend knows about it."""
+
+    image: Image.Image | None = None
+    """Decoded image; None when ``data`` holds the file bytes (replay keeps files as they are)."""
+    data: bytes | None = None
+    suffix: str = ".png"
+    nsfw_flag: bool | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Generator(Protocol):
+    """A backend that turns batches of requests into images."""
+
+    batch_size: int
+    params: dict[str, Any]
+    """Generation parameters that change the pixels; recorded on every image."""
+
+    def plan(self, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+        """(prompt, replicate) pairs this model will produce."""
+        ...
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GeneratedImage]:
+        """One image per request, in order."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance for the manifest: model reference, resolved revision, device, dtype."""
+        ...
+
+    def close(self) -> None:
+        """Release the model (GPU memory)."""
+        ...
+
+
+@dataclass(frozen=True)
+class GeneratorKind:
+    """A registered backend: its config model and factory ``build(config, model_id, cache)``."""
+
+    config_model: type[BaseModel]
+    build: Any
+    path_fields: tuple[str, ...] = ()
+    """Option fields holding paths, resolved against the spec's folder."""
+    check: Any = None
+    """Optional ``check(config, prompts, replicates)``: cheap input validation run before any
+    output is written (e.g. a replay mapping's rows); raises InputError."""
+
+    def resolve_paths(self, options: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
+        out = dict(options)
+        for name in self.path_fields:
+            value = out.get(name)
+            if isinstance(value, str) and not Path(value).is_absolute():
+                candidate = spec_dir / value
+                if candidate.exists():
+                    out[name] = str(candidate.resolve())
+        return out
+
+
+def full_plan(prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+    return [(p, r) for p in prompts for r in range(replicates)]
+
+
+GENERATOR_REGISTRY: Registry[GeneratorKind] = Registry("generator")

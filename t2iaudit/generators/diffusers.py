@@ -1,0 +1,191 @@
+"""Generator backend for any pipeline ``diffusers.DiffusionPipeline.from_pretrained`` loads.
+
+A new diffusers-compatible model is a spec entry, not code: ``model`` is a hub id (pin
+``revision``), a local folder, or ``tiny:sd15``. Every image gets its own CPU
+``torch.Generator`` seeded from (audit seed, model, prompt, replicate), so batch size and
+resume do not change the initial noise (diffusers "Reproducibility" docs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from t2iaudit.generators.base import GeneratedImage, GenerationRequest, full_plan
+from t2iaudit.types import Prompt
+
+
+class DiffusersConfig(BaseModel):
+    """Options of a ``generator: diffusers`` model entry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    """Hub id, local pipeline folder, or ``tiny:sd15``."""
+    revision: str | None = None
+    """Hub revision; pin a commit hash for audits."""
+    variant: str | None = None
+    """Weight variant, e.g. ``fp16``."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    """``auto``: float16 on CUDA, float32 on CPU."""
+    steps: int = Field(30, ge=1)
+    guidance_scale: float | None = 7.5
+    """Classifier-free guidance; None leaves the pipeline default (e.g. distilled models)."""
+    width: int = Field(512, ge=8)
+    height: int = Field(512, ge=8)
+    batch_size: int = Field(4, ge=1)
+    """Images per pipeline call; does not change the images (per-image generators)."""
+    scheduler: str | None = None
+    """Scheduler class name from diffusers (e.g. ``DPMSolverMultistepScheduler``)."""
+    negative_prompt: str | None = None
+    local_files_only: bool = False
+    """Never contact the hub (tiny and local models are always local)."""
+    call_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the pipeline call (e.g. ``max_sequence_length``)."""
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_name(cls, v: str | None) -> str | None:
+        if v is not None and not v.endswith("Scheduler"):
+            raise ValueError("must be a diffusers scheduler class name ending in 'Scheduler'")
+        return v
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """Content hash of a local model folder's configs and weight-file sizes (cheap and stable)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):
+            rel = p.relative_to(folder).as_posix()
+            h.update(rel.encode())
+            h.update(p.read_bytes() if p.suffix in (".json", ".txt") else str(p.stat().st_size).encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+class DiffusersGenerator:
+    """Loads one pipeline and runs batches through it."""
+
+    def __init__(self, config: DiffusersConfig, model_cache: Path | None = None) -> None:
+        import torch
+        from diffusers import DiffusionPipeline
+
+        from t2iaudit.logs import silence_library_progress
+        from t2iaudit.tiny import is_tiny, resolve_model_ref
+
+        silence_library_progress()
+        self.config = config
+        self.batch_size = config.batch_size
+        self.device = _resolve_device(config.device)
+        dtype_name = config.dtype
+        if dtype_name == "auto":
+            dtype_name = "float16" if self.device.startswith("cuda") else "float32"
+        self.dtype_name = dtype_name
+        ref = resolve_model_ref(config.model, model_cache)
+        local = is_tiny(config.model) or Path(ref).is_dir()
+        self.pipe = DiffusionPipeline.from_pretrained(
+            ref,
+            revision=None if local else config.revision,
+            variant=config.variant,
+            dtype=getattr(torch, dtype_name),
+            use_safetensors=True,
+            local_files_only=local or config.local_files_only,
+        )
+        if config.scheduler:
+            import diffusers
+
+            cls = getattr(diffusers, config.scheduler, None)
+            if cls is None:
+                raise ValueError(f"diffusers has no scheduler {config.scheduler!r}")
+            self.pipe.scheduler = cls.from_config(self.pipe.scheduler.config)
+        self.pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        self._accepts = set(inspect.signature(self.pipe.__call__).parameters)
+        if config.negative_prompt and "negative_prompt" not in self._accepts:
+            raise ValueError(f"{type(self.pipe).__name__} takes no negative_prompt")
+        self.revision = folder_fingerprint(Path(ref)) if local else (config.revision or "unpinned")
+        self.params = {
+            "model": config.model,
+            "pipeline": type(self.pipe).__name__,
+            "scheduler": type(self.pipe.scheduler).__name__,
+            "steps": config.steps,
+            "guidance_scale": config.guidance_scale,
+            "width": config.width,
+            "height": config.height,
+            "negative_prompt": config.negative_prompt,
+            "dtype": dtype_name,
+            "generator_device": "cpu",
+            **({"call_options": config.call_options} if config.call_options else {}),
+        }
+
+    def plan(self, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+        return full_plan(prompts, replicates)
+
+    def call_kwargs(self, requests: list[GenerationRequest]) -> dict[str, Any]:
+        """Keyword arguments of one pipeline call (per-image CPU generators)."""
+        import torch
+
+        c = self.config
+        kwargs: dict[str, Any] = {
+            "prompt": [r.prompt.text for r in requests],
+            "num_inference_steps": c.steps,
+            "height": c.height,
+            "width": c.width,
+            "generator": [torch.Generator("cpu").manual_seed(r.seed) for r in requests],
+            "output_type": "pil",
+            **c.call_options,
+        }
+        if c.guidance_scale is not None:
+            kwargs["guidance_scale"] = c.guidance_scale
+        if c.negative_prompt:
+            kwargs["negative_prompt"] = [c.negative_prompt] * len(requests)
+        return {k: v for k, v in kwargs.items() if k in self._accepts or k in c.call_options}
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GeneratedImage]:
+        import torch
+
+        with torch.inference_mode():
+            out = self.pipe(**self.call_kwargs(requests))
+        flags = getattr(out, "nsfw_content_detected", None) or [None] * len(requests)
+        return [
+            GeneratedImage(image=im.convert("RGB"), nsfw_flag=None if f is None else bool(f))
+            for im, f in zip(out.images, flags)
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.config.model,
+            "revision": self.revision,
+            "device": self.device,
+            "dtype": self.dtype_name,
+            "pipeline": type(self.pipe).__name__,
+            "config": json.loads(json.dumps(self.config.model_dump(mode="json"))),
+        }
+
+    def close(self) -> None:
+        import gc
+
+        import torch
+
+        del self.pipe
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def build_diffusers(config: DiffusersConfig, model_id: str, model_cache: Path | None) -> DiffusersGenerator:
+    return DiffusersGenerator(config, model_cache)

@@ -1,0 +1,1 @@
+"""Judges: one file per kind. Kinds are registered in ``t2iaudit.judges.kinds``."""

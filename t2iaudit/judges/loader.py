@@ -1,0 +1,66 @@
+"""Load judge definitions from YAML and build judges from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from t2iaudit.errors import InputError, pydantic_field_path
+from t2iaudit.judges.base import JUDGE_KINDS, Judge, JudgeConfig, JudgeContext
+from t2iaudit.registry import UnknownNameError
+from t2iaudit.resources import builtin_dir
+
+
+def judge_yaml_path(name_or_path: str | Path) -> Path:
+    """A shipped judge id (``face-age-gender``) or a path to a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise InputError("judge definition file not found", file=path)
+        return path
+    shipped = builtin_dir("judges") / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    known = ", ".join(shipped_judges())
+    raise InputError(f"unknown judge {str(name_or_path)!r} (shipped: {known})")
+
+
+def shipped_judges() -> list[str]:
+    return sorted(p.stem for p in builtin_dir("judges").glob("*.yaml"))
+
+
+def parse_judge_config(data: object, file: str | Path) -> JudgeConfig:
+    """Validate a judge mapping with its kind's config model; errors name file and field."""
+    if not isinstance(data, dict):
+        raise InputError("a judge definition must be a mapping", file=file)
+    kind = data.get("kind")
+    if not isinstance(kind, str):
+        raise InputError("missing or invalid judge kind", file=file, field="kind")
+    try:
+        config_model = JUDGE_KINDS.get(kind).config_model
+    except UnknownNameError as e:
+        raise InputError(str(e), file=file, field="kind") from None
+    try:
+        return config_model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(err["msg"], file=file, field=pydantic_field_path(err["loc"])) from None
+
+
+def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
+    """Read and validate one judge YAML (a shipped id or a path)."""
+    from t2iaudit.judges import kinds  # noqa: F401  (registers the kinds)
+
+    path = judge_yaml_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid YAML: {e}", file=path) from None
+    return parse_judge_config(data, path)
+
+
+def build_judge(config: JudgeConfig, context: JudgeContext) -> Judge:
+    """Instantiate the judge a config describes (loads its model)."""
+    return JUDGE_KINDS.get(config.kind).build(config, context)

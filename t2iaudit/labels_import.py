@@ -1,0 +1,369 @@
+"""Build a run directory from a CSV or JSONL file of labels (human annotations, another tool).
+
+The result is an ordinary run directory (prompts, images, judgements, manifest), so every
+metric, comparison and report works on imported labels. Format:
+
+- required columns ``image_id``, ``model_id``, ``prompt_id`` (any order; a UTF-8 BOM is fine);
+- attribute columns, one per attribute, holding the labels. Attribute columns are told apart
+  from metadata explicitly: the ``attributes`` given (``--attribute gender``), or, when none
+  are given, every column the label map names plus every column in ``KNOWN_ATTRIBUTES``
+  (``gender``, ``race``, ``age``, ``skin_tone``, ... and their ``.left``/``.right`` forms);
+- optional columns with a fixed meaning (``RESERVED``): ``replicate``, ``seed``, ``prompt_text``
+  (or ``prompt``/``text``), ``set_id``, ``template_id``, ``expected_people``, ``reference``,
+  ``image_path`` (or ``path``), ``requested_<attr>`` and ``slot_<name>``;
+- every other column is prompt metadata (``Prompt.meta``: metrics can group on it; e.g.
+  ``fixed_<attr>`` marks context-fixed attributes for H6). It must have one value per prompt.
+
+A label map normalises raw values per attribute: exact values (case-insensitive) first,
+then ``*`` prefix wildcards (``f*`` matches ``F``, ``female``, ``fem``; the longest prefix
+wins). A raw value equal to one of the map's target labels maps to itself. For a mapped
+attribute, unmapped values become ``unknown`` and are counted in ``ImportSummary.unmapped``;
+empty cells and ``unknown`` are ``unknown``. The declared label set of an attribute is the
+map's target labels (or, without a map for it, the values observed). The judge id is
+``import:<file name>``. Nothing is written until the whole file has been validated, and the
+run directory is written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from t2iaudit.errors import InputError
+from t2iaudit.labels_io import Row, read_rows
+from t2iaudit.types import UNKNOWN, ImageRecord, Judgement, Prompt
+
+REQUIRED = ("image_id", "model_id", "prompt_id")
+KNOWN_ATTRIBUTES = ("gender", "race", "ethnicity", "age", "skin_tone", "person_count", "face_count",
+                    "emotion", "religion", "disability", "body_type")  # fmt: skip
+TEXT_COLUMNS = ("prompt_text", "prompt", "text")
+PATH_COLUMNS = ("image_path", "path")
+RESERVED = (*REQUIRED, "replicate", "seed", *TEXT_COLUMNS, "set_id", "template_id", "expected_people",
+            "reference", *PATH_COLUMNS)  # fmt: skip
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+LabelMap = dict[str, list[tuple[str, str]]]
+"""Attribute -> [(raw pattern, label)]; a pattern ending in ``*`` is a prefix wildcard."""
+
+
+def parse_map_options(options: list[str]) -> LabelMap:
+    """``["gender:f*=female", ...]`` -> label map (``--map attribute:raw=label``)."""
+    out: LabelMap = {}
+    for opt in options:
+        attribute, sep, rest = opt.partition(":")
+        raw, eq, label = rest.partition("=")
+        if not sep or not eq or not attribute.strip() or not label.strip():
+            raise InputError(f"{opt!r} is not of the form attribute:raw=label", field="--map")
+        out.setdefault(attribute.strip(), []).append((raw.strip(), label.strip()))
+    return out
+
+
+def load_label_map(path: str | Path) -> LabelMap:
+    """A YAML label map: ``{attribute: {raw: label, ...}, ...}``."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise InputError("label map not found", file=path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid YAML ({e})", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping attribute -> {raw value: label}", file=path)
+    out: LabelMap = {}
+    for attribute, entries in data.items():
+        if not isinstance(entries, dict):
+            raise InputError("expected a mapping raw value -> label", file=path, field=str(attribute))
+        for raw, label in entries.items():
+            if not isinstance(label, (str, int, float, bool)) or not str(label).strip():
+                raise InputError("label must be a non-empty string", file=path, field=f"{attribute}.{raw}")
+            out.setdefault(str(attribute), []).append((str(raw).strip(), str(label).strip()))
+    return out
+
+
+def merge_maps(*maps: LabelMap) -> LabelMap:
+    """Entries of earlier maps take precedence over later ones (``--map`` over ``--label-map``)."""
+    out: LabelMap = {}
+    for m in maps:
+        for attribute, entries in m.items():
+            out.setdefault(attribute, []).extend(entries)
+    return out
+
+
+@dataclass
+class _Mapper:
+    """Applies one attribute's map entries to raw values."""
+
+    entries: list[tuple[str, str]]
+    exact: dict[str, str] = field(init=False)
+    prefixes: list[tuple[str, str]] = field(init=False)
+    targets: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exact, self.prefixes = {}, []
+        for raw, label in self.entries:
+            if raw.endswith("*"):
+                self.prefixes.append((raw[:-1].casefold(), label))
+            else:
+                self.exact.setdefault(raw.casefold(), label)
+        self.prefixes.sort(key=lambda p: -len(p[0]))  # stable: earlier entry wins a tie
+        self.targets = [t for t in dict.fromkeys(label for _, label in self.entries) if t != UNKNOWN]
+
+    def __call__(self, raw: str) -> str | None:
+        key = raw.casefold()
+        if key in self.exact:
+            return self.exact[key]
+        for prefix, label in self.prefixes:
+            if key.startswith(prefix):
+                return label
+        return next((t for t in self.targets if t.casefold() == key), None)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: counts, declared labels and the values that fell to ``unknown``."""
+
+    out: str
+    judge_id: str
+    images: int
+    prompts: int
+    models: list[str]
+    attributes: dict[str, list[str]]
+    """Declared labels per attribute."""
+    label_counts: dict[str, dict[str, int]]
+    unmapped: dict[str, dict[str, int]]
+    """Per attribute: raw value -> how many cells it had (mapped attributes only)."""
+    empty: dict[str, int]
+    """Per attribute: empty cells (imported as ``unknown``)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value).strip()
+
+
+def _meta_value(value: Any, from_csv: bool) -> str | float | int | bool | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not from_csv:
+        return value
+    text = str(value).strip()
+    for cast in (int, float):
+        try:
+            number = cast(text)
+        except ValueError:
+            continue
+        if str(number) == text:  # "2" -> 2, "0.5" -> 0.5, but "007" and "1e3" stay text
+            return number
+    return text
+
+
+def _choose_attributes(columns: list[str], attributes: list[str] | None, label_map: LabelMap, file: Path) -> list[str]:
+    unknown_mapped = [a for a in label_map if a not in columns]
+    if unknown_mapped:
+        raise InputError(f"the label map names attribute {unknown_mapped[0]!r} but the file has no such column "
+                         f"(columns: {', '.join(columns)})", file=file)  # fmt: skip
+    if attributes:
+        missing = [a for a in attributes if a not in columns]
+        if missing:
+            raise InputError(f"no column for attribute {missing[0]!r} (columns: {', '.join(columns)})",
+                             file=file, field=f"column {missing[0]}")  # fmt: skip
+        return list(dict.fromkeys(attributes))
+    known = set(KNOWN_ATTRIBUTES)
+    chosen = [c for c in columns if c in label_map or c in known or c.split(".", 1)[0] in known]
+    if not chosen:
+        raise InputError("no attribute column: name them with --attribute NAME (known without it: "
+                         f"{', '.join(KNOWN_ATTRIBUTES)}); columns are {', '.join(columns)}", file=file)  # fmt: skip
+    return chosen
+
+
+def _int(row: Row, column: str, file: Path, default: int | None) -> int | None:
+    text = _text(row.values.get(column))
+    if not text:
+        return default
+    try:
+        number = float(text)
+        if number.is_integer():
+            return int(number)
+    except ValueError:
+        pass
+    raise InputError(f"{text!r} is not an integer", file=file, field=f"{row.where}, column {column}")
+
+
+def import_labels(
+    file: str | Path, out: str | Path, *, label_map: LabelMap | None = None, attributes: list[str] | None = None
+) -> ImportSummary:
+    """Validate ``file`` completely, then write the run directory ``out`` (see module docstring).
+
+    Raises:
+        InputError: Bad file (naming the file, row and column) or an ``out`` that already holds
+            a run; nothing is written then.
+    """
+    file, out = Path(file), Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("already exists and is not empty; choose a new run directory", file=out)
+    label_map = label_map or {}
+    columns, rows, from_csv = read_rows(file, REQUIRED)
+    attrs = _choose_attributes(columns, attributes, label_map, file)
+    mappers = {a: _Mapper(entries) for a, entries in label_map.items()}
+    judge_id = f"import:{file.name}"
+    text_col = next((c for c in TEXT_COLUMNS if c in columns), None)
+    path_col = next((c for c in PATH_COLUMNS if c in columns), None)
+    meta_cols = [
+        c for c in columns if c not in RESERVED and c not in attrs and not c.startswith(("requested_", "slot_"))
+    ]
+
+    seen: dict[str, str] = {}
+    replicas: Counter[tuple[str, str]] = Counter()
+    prompts: dict[str, tuple[str, dict[str, Any]]] = {}
+    images: list[ImageRecord] = []
+    judgements: list[Judgement] = []
+    unmapped: dict[str, Counter[str]] = {a: Counter() for a in attrs if a in mappers}
+    empty: Counter[str] = Counter()
+    observed: dict[str, set[str]] = {a: set() for a in attrs}
+    for row in rows:
+        ids = {c: _text(row.values.get(c)) for c in REQUIRED}
+        for c, v in ids.items():
+            if not v:
+                raise InputError("empty value", file=file, field=f"{row.where}, column {c}")
+        if ids["image_id"] in seen:
+            raise InputError(f"duplicate image id {ids['image_id']!r} (first at {seen[ids['image_id']]})",
+                             file=file, field=f"{row.where}, column image_id")  # fmt: skip
+        seen[ids["image_id"]] = row.where
+        model, prompt_id = ids["model_id"], ids["prompt_id"]
+        replicate = _int(row, "replicate", file, None)
+        if replicate is None:
+            replicate = replicas[(model, prompt_id)]
+        replicas[(model, prompt_id)] += 1
+        fields = {
+            "text": _text(row.values.get(text_col)) or prompt_id if text_col else prompt_id,
+            "set_id": _text(row.values.get("set_id")) or "import",
+            "template_id": _text(row.values.get("template_id")) or "import",
+            "expected_people": _int(row, "expected_people", file, 1),
+            "reference": _text(row.values.get("reference")) or None,
+            "requested": {},
+            "slots": {},
+            "meta": {c: _meta_value(row.values.get(c), from_csv) for c in meta_cols},
+        }
+        for c in columns:
+            value = _text(row.values.get(c))
+            if c.startswith("requested_") and value:
+                attribute = c.removeprefix("requested_")
+                fields["requested"][attribute] = (mappers[attribute](value) if attribute in mappers else None) or value
+            elif c.startswith("slot_") and value:
+                fields["slots"][c.removeprefix("slot_")] = value
+        _check_prompt(prompts, prompt_id, fields, row, file)
+        images.append(ImageRecord(
+            image_id=ids["image_id"], model_id=model, prompt_id=prompt_id, replicate=replicate,
+            seed=_int(row, "seed", file, None), params={"imported_from": file.name},
+            path=_text(row.values.get(path_col)) if path_col else "", sha256="", width=0, height=0, seconds=0.0,
+        ))  # fmt: skip
+        for a in attrs:
+            raw_value = row.values.get(a)
+            raw = _text(raw_value)
+            if not raw or raw.casefold() == UNKNOWN:
+                label = UNKNOWN
+                empty[a] += not raw
+            elif a in mappers:
+                label = mappers[a](raw) or UNKNOWN
+                if mappers[a](raw) is None:
+                    unmapped[a][raw] += 1
+            else:
+                label = raw
+            if label != UNKNOWN:
+                observed[a].add(label)
+            judgements.append(Judgement(image_id=ids["image_id"], judge_id=judge_id, attribute=a, label=label,
+                                        raw=raw_value))  # fmt: skip
+    label_sets = {a: mappers[a].targets if a in mappers else sorted(observed[a]) for a in attrs}
+    summary = ImportSummary(
+        out=str(out), judge_id=judge_id, images=len(images), prompts=len(prompts),
+        models=sorted({im.model_id for im in images}), attributes=label_sets,
+        label_counts={a: dict(Counter(j.label for j in judgements if j.attribute == a)) for a in attrs},
+        unmapped={a: dict(c.most_common()) for a, c in unmapped.items()}, empty={a: empty[a] for a in attrs},
+    )  # fmt: skip
+    prompt_records = [Prompt(prompt_id=pid, **f) for pid, (_, f) in prompts.items()]
+    _write_run(out, file, prompt_records, images, judgements, summary, label_map)
+    return summary
+
+
+def _check_prompt(prompts: dict[str, tuple[str, dict[str, Any]]], prompt_id: str, fields: dict[str, Any],
+                  row: Row, file: Path) -> None:  # fmt: skip
+    if prompt_id not in prompts:
+        prompts[prompt_id] = (row.where, fields)
+        return
+    first_where, first = prompts[prompt_id]
+    flat = {**{k: v for k, v in fields.items() if k not in ("requested", "slots", "meta")},
+            **{f"requested_{k}": v for k, v in fields["requested"].items()},
+            **{f"slot_{k}": v for k, v in fields["slots"].items()}, **fields["meta"]}  # fmt: skip
+    known = {**{k: v for k, v in first.items() if k not in ("requested", "slots", "meta")},
+             **{f"requested_{k}": v for k, v in first["requested"].items()},
+             **{f"slot_{k}": v for k, v in first["slots"].items()}, **first["meta"]}  # fmt: skip
+    for key in sorted(set(flat) | set(known)):
+        if flat.get(key) != known.get(key):
+            column = {"text": "prompt_text"}.get(key, key)
+            raise InputError(
+                f"prompt {prompt_id!r} has {flat.get(key)!r} here but {known.get(key)!r} at {first_where}; "
+                "prompt columns must have one value per prompt",
+                file=file,
+                field=f"{row.where}, column {column}",
+            )
+
+
+def _spec_id(value: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-._") or "import"
+    return clean if _ID.match(clean) else f"m-{clean}"
+
+
+def _write_run(out: Path, file: Path, prompts: list[Prompt], images: list[ImageRecord],
+               judgements: list[Judgement], summary: ImportSummary, label_map: LabelMap) -> None:  # fmt: skip
+    from t2iaudit import provenance
+    from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
+    from t2iaudit.store import RunStore
+
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    spec = AuditSpec(
+        id=_spec_id(out.name), description=f"labels imported from {file.name}",
+        prompts=[{"set": f"import:{file.name}"}],
+        models=[{"id": _spec_id(m), "generator": "replay", "options": {}} for m in summary.models],
+    )  # fmt: skip
+    ts = provenance.now()
+    counts = {"prompts": len(prompts), "images": len(images), "judgements": len(judgements)}
+    manifest = RunManifest(
+        run_id=out.name, spec=spec.model_dump(mode="json"), created=ts, updated=ts, git=provenance.git_revision(),
+        packages=provenance.package_versions(), host=provenance.host_info(),
+        models={m: {"generator": "import", "source": file.name, "spec_id": _spec_id(m)} for m in summary.models},
+        judges={summary.judge_id: {
+            "name": "import", "version": "1", "kind": "import", "revision": digest[:12], "source": str(file),
+            "sha256": digest, "attributes": summary.attributes, "label_map": {a: [list(e) for e in v] for a, v in label_map.items()},
+            "unmapped": summary.unmapped, "empty": summary.empty,
+        }},
+        stages={"import": StageStatus(status="done", started=ts, ended=ts, new=len(judgements), total=len(judgements))},
+        counts=counts, status="done",
+    )  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
+        store = RunStore(tmp)
+        store.write_prompts(prompts)
+        store.append_images(images)
+        store.append_judgements(judgements)
+        store.write_manifest(manifest)
+        os.replace(tmp, out)  # an empty existing directory is replaced too
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,165 @@
+"""Label-based adherence metrics H2, H4, H5, H6 (TBYB arXiv 2312.13053; ours; MMDT "overkill").
+
+All are proportions over the images of a cell (judge x model, and judge x model x prompt),
+with a Wilson (or Jeffreys) interval; images the judge answered ``unknown`` are left out of
+the denominator and counted in ``n_unknown``.
+
+- H2 ``H2_miss_rate``: share of images where CLIP's softmax over ``[prompt, " "]`` did not
+  pick the prompt (attribute ``prompt_match``, labels ``match``/``miss``).
+- H4 ``H4_miss_rate``: for prompts that state a value v (column ``requested_<attr>``),
+  ``1 - n_v / N``; ``H4_unknown_rate`` = ``U / (N + U)`` beside it; ``H4_realisation`` =
+  ``M[a, k] = P(judged k | requested a)`` per model, one value per (a, k) in ``params``.
+- H5 ``H5_count_mismatch``: share of images whose person count (attribute ``person_count``,
+  labels ``0``, ``1``, ``2``, ``3+``) differs from the prompt's ``expected_people``.
+- H6 ``H6_overcorrection``: for prompts whose context fixes an attribute, the share of
+  images that do not show the fixed value. A prompt marks this with the metadata key
+  ``fixed_<attr>`` (e.g. ``fixed_gender: male`` for a named historical man), which the table
+  carries as a column; unlike ``requested`` the value is implied by the context, not stated,
+  so a debiasing rewrite must leave it alone (MMDT's "overkill" check).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from t2iaudit.metrics import stats
+from t2iaudit.metrics.hallucination import HallucinationOptions, iter_cells
+from t2iaudit.types import UNKNOWN, MetricValue
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.table import JudgementTable
+
+
+def proportion(
+    metric: str, attribute: str, scope: dict[str, str], k: int, n: int, n_unknown: int,
+    options: MetricsOptions, **params: Any,
+) -> MetricValue:  # fmt: skip
+    """A share ``k / n`` with its interval (``options.interval``); None when ``n = 0``."""
+    low, high = stats.proportion_interval(k, n, options.interval, options.confidence)
+    return MetricValue(
+        metric=metric, attribute=attribute, scope=scope, value=k / n if n else None,
+        ci_low=float(low) if n else None, ci_high=float(high) if n else None, n=n,
+        n_unknown=n_unknown,
+        params={"interval": options.interval, "unknown_in_denominator": False, **params},
+    )  # fmt: skip
+
+
+def _unique(values: pd.Series) -> str | None:
+    vals = values.dropna().astype(str).unique()
+    return str(vals[0]) if len(vals) == 1 else None
+
+
+def miss_rate_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
+    """H2 generative miss-rate per cell."""
+    rows = frame[frame["attribute"] == opts.match_attribute]
+    out = []
+    for scope, cell, _ in iter_cells(rows, opts.per_prompt):
+        miss = int((cell["label"] == "miss").sum())
+        n = miss + int((cell["label"] == "match").sum())
+        out.append(proportion("H2_miss_rate", opts.match_attribute, scope, miss, n, len(cell) - n, options,
+                              source="TBYB arXiv 2312.13053"))  # fmt: skip
+    return out
+
+
+def requested_metrics(table: JudgementTable, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
+    """H4 requested-attribute miss rate, unknown rate and realisation matrix."""
+    frame = table.frame
+    out: list[MetricValue] = []
+    for attribute in sorted(frame["attribute"].unique()):
+        col = f"requested_{attribute}"
+        if col not in frame.columns:
+            continue
+        rows = frame[(frame["attribute"] == attribute) & frame[col].notna()]
+        for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
+            known = cell[cell["label"] != UNKNOWN]
+            hits = int((known["label"] == known[col].astype(str)).sum())
+            n, u = len(known), len(cell) - len(known)
+            requested = _unique(cell[col])
+            extra = {"requested": requested} if requested is not None else {}
+            out.append(proportion("H4_miss_rate", attribute, scope, n - hits, n, u, options, **extra))
+            out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options,
+                                  unknown_in_denominator=True, **extra))  # fmt: skip
+            if model_level:
+                labels = table.label_sets.get(scope["judge_id"], {}).get(attribute)
+                out += _realisation(cell, attribute, col, scope, labels, options)
+    return out
+
+
+def realisation_matrix(
+    requested: pd.Series | np.ndarray, judged: pd.Series | np.ndarray, labels: list[str]
+) -> tuple[list[str], np.ndarray]:
+    """Counts ``n[a, k]`` of images judged k among those requested a (unknowns dropped).
+
+    Returns:
+        ``(requested values, counts)``; ``M[a, k] = counts[a, k] / counts[a].sum()``.
+    """
+    req = np.asarray(requested, dtype=object).astype(str)
+    jud = np.asarray(judged, dtype=object).astype(str)
+    keep = jud != UNKNOWN
+    values = sorted(set(req))
+    counts = np.zeros((len(values), len(labels)), dtype=np.int64)
+    col = {label: j for j, label in enumerate(labels)}
+    row = {v: i for i, v in enumerate(values)}
+    for a, k in zip(req[keep], jud[keep]):
+        if k in col:
+            counts[row[a], col[k]] += 1
+    return values, counts
+
+
+def _realisation(
+    cell: pd.DataFrame, attribute: str, col: str, scope: dict[str, str], labels: list[str] | None,
+    options: MetricsOptions,
+) -> list[MetricValue]:  # fmt: skip
+    if labels is None:
+        labels = sorted(set(cell["label"]) - {UNKNOWN})
+    values, counts = realisation_matrix(cell[col], cell["label"], labels)
+    out = []
+    for i, a in enumerate(values):
+        n_a = int(counts[i].sum())
+        u_a = int(((cell[col].astype(str) == a) & (cell["label"] == UNKNOWN)).sum())
+        for j, k in enumerate(labels):
+            out.append(proportion("H4_realisation", attribute, scope, int(counts[i, j]), n_a, u_a, options,
+                                  requested=a, label=k, requested_in_label_set=a in labels))  # fmt: skip
+    return out
+
+
+def expected_count_label(expected: int) -> str:
+    """The ``person_count`` label a prompt implies: ``0``, ``1``, ``2`` or ``3+``."""
+    return "3+" if expected >= 3 else str(int(expected))
+
+
+def count_mismatch_metrics(
+    frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions
+) -> list[MetricValue]:
+    """H5 person-count mismatch per cell."""
+    rows = frame[(frame["attribute"] == opts.count_attribute) & frame["expected_people"].notna()]
+    out = []
+    for scope, cell, _ in iter_cells(rows, opts.per_prompt):
+        known = cell[cell["label"] != UNKNOWN]
+        expected = known["expected_people"].astype(int).map(expected_count_label)
+        miss = int((known["label"].astype(str) != expected).sum())
+        out.append(proportion("H5_count_mismatch", opts.count_attribute, scope, miss, len(known),
+                              len(cell) - len(known), options))  # fmt: skip
+    return out
+
+
+def overcorrection_metrics(
+    frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions
+) -> list[MetricValue]:
+    """H6 over-correction per cell, for every ``fixed_<attr>`` column."""
+    out = []
+    for col in sorted(c for c in frame.columns if str(c).startswith("fixed_")):
+        attribute = col.removeprefix("fixed_")
+        rows = frame[(frame["attribute"] == attribute) & frame[col].notna()]
+        for scope, cell, _ in iter_cells(rows, opts.per_prompt):
+            known = cell[cell["label"] != UNKNOWN]
+            wrong = int((known["label"].astype(str) != known[col].astype(str)).sum())
+            fixed = _unique(cell[col])
+            extra = {"fixed": fixed} if fixed is not None else {}
+            out.append(proportion("H6_overcorrection", attribute, scope, wrong, len(known),
+                                  len(cell) - len(known), options, source="MMDT overkill", **extra))  # fmt: skip
+    return out

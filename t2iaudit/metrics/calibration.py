@@ -1,0 +1,244 @@
+"""J3: judge-error-corrected label distributions from a labelled calibration set (CLEAM-style).
+
+A judge's confusion matrix ``C[j, k] = P(judged k | true j)`` is measured on calibration
+images whose true labels are known. If the audit images have true shares ``q``, the judged
+shares are ``p = C^T q`` in expectation, so ``q = solve(C^T, p)``; sampling noise can push that
+outside the simplex, so it is projected back: ``p_true = project_simplex(solve(C^T, p))``
+(Euclidean projection, Wang & Carreira-Perpinan 2013). This follows the correction idea of
+CLEAM (Teo et al., "On Measuring Fairness in Generative Models", NeurIPS 2023), which also
+corrects for the classifier's errors, with a plain linear inversion instead of CLEAM's
+statistical model.
+
+The interval is a percentile bootstrap that resamples *both* the calibration pairs and the
+audit images (images within prompts, and prompts), so it carries the uncertainty of C as well
+as of p. Images a judge answered ``unknown`` are dropped from both sides (C and p are
+conditional on a label being given). A true class that never occurs in the calibration set
+(or in a resample) has no row of C; that row is taken as the identity (the judge assumed right
+for it) and the class is listed in ``params.uncalibrated``.
+
+Calibration file (CSV, UTF-8, any column order): a ``path`` column (or ``image_path``)
+naming the image, one column per attribute with its true label (empty: not labelled for that
+attribute), and ``judged_<attribute>`` columns with the judge's label for the same image
+(produced by running the judge on the calibration images).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from t2iaudit.errors import InputError
+from t2iaudit.metrics import stats
+from t2iaudit.types import UNKNOWN, MetricValue
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.table import JudgementTable
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Labelled calibration images: true (and, when present, judged) labels per attribute."""
+
+    file: str
+    paths: list[str]
+    truth: dict[str, list[str | None]]
+    """Attribute -> true label per image (None where the cell is empty)."""
+    judged: dict[str, list[str | None]]
+    """Attribute -> the judge's label per image, from ``judged_<attribute>`` columns."""
+
+    def pairs(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(true, judged)`` label arrays of the images that have both for ``attribute``."""
+        if attribute not in self.truth or attribute not in self.judged:
+            raise InputError(
+                f"needs columns {attribute!r} (true label) and 'judged_{attribute}' (the judge's label)",
+                file=self.file,
+            )
+        t, j = self.truth[attribute], self.judged[attribute]
+        keep = [i for i in range(len(t)) if t[i] is not None and j[i] is not None]
+        return np.array([t[i] for i in keep], dtype=object), np.array([j[i] for i in keep], dtype=object)
+
+
+def load_calibration(path: str | Path) -> CalibrationSet:
+    """Read a calibration CSV (see the module docstring); a UTF-8 BOM is accepted.
+
+    Raises:
+        InputError: Missing or unreadable file, bytes that are not UTF-8, no header, no
+            ``path`` column, no attribute column, an empty or duplicate path (naming the row;
+            the header is row 1).
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("calibration file not found", file=path) from None
+    except UnicodeDecodeError as e:
+        row = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte {e.start})", file=path, field=f"row {row}") from None
+    reader = csv.reader(text.splitlines())
+    header = [h.strip() for h in next(reader, [])]
+    if not any(header):
+        raise InputError("empty file: expected a header with a 'path' column", file=path)
+    key = next((c for c in ("path", "image_path") if c in header), None)
+    if key is None:
+        raise InputError("missing column 'path' (the calibration image)", file=path, field="column path")
+    attrs = [c for c in header if c != key and c and not c.startswith("judged_")]
+    if not attrs:
+        raise InputError("no attribute column with true labels", file=path)
+    paths: list[str] = []
+    truth: dict[str, list[str | None]] = {a: [] for a in attrs}
+    judged: dict[str, list[str | None]] = {c[7:]: [] for c in header if c.startswith("judged_")}
+    seen: dict[str, int] = {}
+    for rownum, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            raise InputError(f"{len(row)} cells but {len(header)} columns", file=path, field=f"row {rownum}")
+        cells = dict(zip(header, [c.strip() for c in row]))
+        image = cells.get(key, "")
+        if not image:
+            raise InputError("empty image path", file=path, field=f"row {rownum}, column {key}")
+        if image in seen:
+            raise InputError(f"duplicate image (first in row {seen[image]})", file=path,
+                             field=f"row {rownum}, column {key}")  # fmt: skip
+        seen[image] = rownum
+        paths.append(image)
+        for a in truth:
+            truth[a].append(cells.get(a) or None)
+        for a in judged:
+            judged[a].append(cells.get(f"judged_{a}") or None)
+    if not paths:
+        raise InputError("no data rows", file=path)
+    return CalibrationSet(str(path), paths, truth, judged)
+
+
+def project_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row of ``v`` onto the probability simplex.
+
+    ``x = max(v - theta, 0)`` with ``theta = (sum_{i <= rho} u_i - 1) / rho`` over ``u`` sorted
+    descending and ``rho`` the largest i with ``u_i > (sum_{j <= i} u_j - 1) / i``
+    (Wang & Carreira-Perpinan 2013, arXiv 1309.1541).
+    """
+    v = np.asarray(v, dtype=float)
+    flat = v.reshape(-1, v.shape[-1])
+    u = -np.sort(-flat, axis=1)
+    css = np.cumsum(u, axis=1) - 1.0
+    idx = np.arange(1, flat.shape[1] + 1)
+    rho = (u - css / idx > 0).sum(axis=1)
+    theta = css[np.arange(len(flat)), rho - 1] / rho
+    return np.maximum(flat - theta[:, None], 0.0).reshape(v.shape)
+
+
+def confusion_counts(true: np.ndarray, judged: np.ndarray, labels: list[str]) -> np.ndarray:
+    """``N[j, k]``: calibration images of true class j judged k (judged ``unknown`` dropped)."""
+    index = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, j in zip(true, judged):
+        if j != UNKNOWN and t in index and j in index:
+            counts[index[t], index[j]] += 1
+    return counts
+
+
+def corrected_shares(confusion: np.ndarray, judged_counts: np.ndarray) -> np.ndarray:
+    """``project_simplex(solve(C^T, p))`` for stacked confusion counts and judged counts.
+
+    Args:
+        confusion: ``(..., K, K)`` counts ``N[j, k]`` (rows: true class).
+        judged_counts: ``(..., K)`` audit counts over declared labels (unknowns excluded).
+    """
+    n = np.asarray(confusion, dtype=float)
+    rows = n.sum(axis=-1, keepdims=True)
+    eye = np.broadcast_to(np.eye(n.shape[-1]), n.shape)
+    c = np.where(rows > 0, n / np.where(rows > 0, rows, 1.0), eye)
+    p = np.asarray(judged_counts, dtype=float)
+    p = p / p.sum(axis=-1, keepdims=True)
+    x = np.linalg.pinv(np.swapaxes(c, -1, -2)) @ p[..., None]
+    return project_simplex(x[..., 0])
+
+
+def corrected_interval(
+    confusion: np.ndarray, prompt_counts: np.ndarray, resamples: int, rng: np.random.Generator,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Corrected shares with a bootstrap interval over calibration pairs and audit images.
+
+    Args:
+        confusion: ``(K, K)`` calibration counts.
+        prompt_counts: ``(P, K)`` audit counts per prompt (unknowns excluded).
+        resamples: Bootstrap resamples (0: no interval, NaN bounds).
+
+    Returns:
+        ``(estimate, low, high)``, each of shape ``(K,)``.
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    prompt_counts = np.atleast_2d(np.asarray(prompt_counts, dtype=np.int64))
+    estimate = corrected_shares(confusion, prompt_counts.sum(axis=0))
+    k = confusion.shape[0]
+    if resamples <= 0 or confusion.sum() == 0:
+        nan = np.full(k, np.nan)
+        return estimate, nan, nan
+    n_cal = int(confusion.sum())
+    cal = rng.multinomial(n_cal, confusion.ravel() / n_cal, size=resamples).reshape(resamples, k, k)
+    index = stats.resample_prompts(len(prompt_counts), resamples, rng) if len(prompt_counts) > 1 else None
+    audit = stats.bootstrap_counts(prompt_counts, resamples, rng, prompt_index=index).sum(axis=1)
+    ok = audit.sum(axis=1) > 0
+    draws = corrected_shares(cal[ok], audit[ok])
+    low, high = stats.percentile_interval(draws, confidence)
+    return estimate, np.asarray(low), np.asarray(high)
+
+
+def _calibration_for(judge_id: str, files: dict[str, str]) -> str | None:
+    name = judge_id.split("@", 1)[0]
+    return files.get(judge_id) or files.get(name)
+
+
+def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dict[str, str]) -> list[MetricValue]:
+    """``J3_corrected_share`` per judge, attribute, model and label, for judges with a file."""
+    frame = table.frame
+    out: list[MetricValue] = []
+    rng = np.random.default_rng(options.seed)
+    for judge_id in sorted(frame["judge_id"].unique()):
+        file = _calibration_for(str(judge_id), files)
+        if file is None:
+            continue
+        cal = load_calibration(file)
+        for attribute, labels in sorted(table.label_sets.get(judge_id, {}).items()):
+            if attribute not in cal.judged or not labels:
+                continue
+            true, judged = cal.pairs(attribute)
+            bad = sorted({str(x) for x in [*true, *judged] if x not in labels and x != UNKNOWN})
+            if bad:
+                raise InputError(f"label {bad[0]!r} is not declared for judge {judge_id!r} (declared: {labels})",
+                                 file=file, field=f"column {attribute}")  # fmt: skip
+            confusion = confusion_counts(true, judged, labels)
+            missing = [lab for lab, row in zip(labels, confusion) if row.sum() == 0]
+            rows = frame[(frame["judge_id"] == judge_id) & (frame["attribute"] == attribute)]
+            for model, cell in rows.groupby("model_id", sort=True):
+                known = cell[cell["label"] != UNKNOWN]
+                if known.empty:
+                    continue
+                wide = known.groupby(["prompt_id", "label"]).size().unstack(fill_value=0)
+                counts = wide.reindex(columns=labels, fill_value=0).to_numpy()
+                est, low, high = corrected_interval(confusion, counts, options.bootstrap_resamples, rng,
+                                                    options.confidence)  # fmt: skip
+                raw = counts.sum(axis=0) / counts.sum()
+                for i, label in enumerate(labels):
+                    out.append(MetricValue(
+                        metric="J3_corrected_share", attribute=attribute,
+                        scope={"judge_id": str(judge_id), "model_id": str(model)}, value=float(est[i]),
+                        ci_low=_num(low[i]), ci_high=_num(high[i]), n=len(known),
+                        n_unknown=len(cell) - len(known),
+                        params={"label": label, "judged_share": float(raw[i]), "calibration": file,
+                                "n_calibration": int(confusion.sum()), "uncalibrated": missing,
+                                "interval": "bootstrap", "resamples": options.bootstrap_resamples,
+                                "seed": options.seed, "source": "CLEAM-style, Teo et al. 2023"},
+                    ))  # fmt: skip
+    return out
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None

@@ -1,0 +1,384 @@
+"""The distribution family's cells: count groups -> per-prompt and aggregate metric values.
+
+For each (model, judge, attribute) the per-prompt label counts form a ``(P, K + 1)`` array
+(last column: unknown). Every metric of ``distribution.py`` is evaluated on it at once, and on
+within-prompt bootstrap resamples ``(B, P, K + 1)``: their percentiles give per-prompt
+intervals, and weighting them by how often each prompt is drawn in each resample gives the
+two-stage (prompts, then images within prompts) interval of the aggregate, in the same pass.
+Aggregates are the mean over prompts (prompts with no labelled image are left out), except
+OpenBias' context-free severity, which pools the counts. Shares use Wilson (or Jeffreys)
+intervals per prompt; D8 per prompt maps the Wilson interval of ``n_a / (n_a + n_b)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from t2iaudit.metrics import distribution as dist
+from t2iaudit.metrics import stats
+from t2iaudit.metrics.table import joint_frame, label_counts
+from t2iaudit.types import MetricValue
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.table import JudgementTable, LabelCounts
+
+REFERENCE_FREE = ("share", "D1_mad", "D2_gender_imbalance", "D3_skin_tone_imbalance")
+REFERENCE_FREE += ("D4_severity_context_aware", "D8_signed_imbalance", "D9_entropy")
+REFERENCE_FREE += ("D9_pairwise_gap",)
+AGAINST_REFERENCE = ("D9_tv", "D9_kl", "D9_max_dev", "D9_fd", "D9_cosine")
+CONTEXT_FREE = "D4_severity_context_free"
+_CHUNK = 2_000_000  # count-array elements per bootstrap chunk (bounds memory)
+_SUITE = "stratified: prompts, then images within prompts"
+
+
+def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    with warnings.catch_warnings():  # all-NaN slices are empty cells: NaN is the answer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=axis)
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def group_rng(seed: int, *keys: str) -> np.random.Generator:
+    """A generator for one cell, derived from the audit seed and the cell's keys (stable)."""
+    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
+
+
+@dataclass(frozen=True)
+class _Roles:
+    """Column indices of the labels D2, D3 and D8 need (None: not applicable)."""
+
+    female: int | None
+    male: int | None
+    young: int | None
+    old: int | None
+    skin_tone: bool
+
+    @classmethod
+    def of(cls, attribute: str, labels: list[str], options: MetricsOptions) -> _Roles:
+        roles, base = options.roles, attribute.split(".")[0]
+
+        def idx(attr: str, label: str) -> int | None:
+            return labels.index(label) if base == attr and label in labels else None
+
+        return cls(
+            female=idx(roles.gender, roles.female),
+            male=idx(roles.gender, roles.male),
+            young=idx(roles.age, roles.young),
+            old=idx(roles.age, roles.old),
+            skin_tone=base == roles.skin_tone,
+        )
+
+
+def _evaluate(
+    counts: np.ndarray, refs: dict[str, np.ndarray], roles: _Roles, options: MetricsOptions
+) -> dict[tuple[str, str], np.ndarray]:
+    """All wanted metrics on counts ``(..., P, K+1)``; keys ``(reference or "", metric)``."""
+    n, u = counts[..., :-1], counts[..., -1]
+    p = dist.proportions(n)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    want = options.wants
+    if want("share"):
+        out["", "share"] = dist.proportions(counts)[..., :-1] if options.unknown_in_denominator else p
+    if n.shape[-1] >= 2:
+        if want("D1_mad"):
+            out["", "D1_mad"] = dist.mad(p)
+        if roles.female is not None and want("D2_gender_imbalance"):
+            out["", "D2_gender_imbalance"] = dist.gender_imbalance(p[..., roles.female])
+        if roles.skin_tone and want("D3_skin_tone_imbalance"):
+            in_denominator = options.skin_tone_unknown_in_denominator
+            out["", "D3_skin_tone_imbalance"] = dist.skin_tone_imbalance(n, u, in_denominator)
+        if want("D4_severity_context_aware"):
+            out["", "D4_severity_context_aware"] = dist.severity(p)
+        pair = _signed_pair(roles)
+        if pair and want("D8_signed_imbalance"):
+            out["", "D8_signed_imbalance"] = dist.signed_imbalance(n[..., pair[0]], n[..., pair[1]])
+        if want("D9_entropy"):
+            out["", "D9_entropy"] = dist.normalized_entropy(p)
+        if want("D9_pairwise_gap"):
+            out["", "D9_pairwise_gap"] = dist.pairwise_gap(p)
+    for name, r in refs.items():
+        fns = {
+            "D9_tv": dist.total_variation,
+            "D9_kl": lambda p, r: dist.kl_divergence(p, r, options.kl_eps),
+            "D9_max_dev": dist.max_deviation,
+            "D9_fd": dist.fairness_discrepancy,
+            "D9_cosine": dist.cosine,
+        }
+        out.update({(name, m): fn(p, r) for m, fn in fns.items() if want(m)})
+    return out
+
+
+def _signed_pair(roles: _Roles) -> tuple[int, int] | None:
+    if roles.male is not None and roles.female is not None:
+        return roles.male, roles.female
+    if roles.young is not None and roles.old is not None:
+        return roles.young, roles.old
+    return None
+
+
+def _aggregate(
+    values: dict[tuple[str, str], np.ndarray], counts: np.ndarray, want_context_free: bool
+) -> dict[tuple[str, str], np.ndarray]:
+    """Mean over prompts (axis -1; -2 for shares), plus context-free severity of pooled counts."""
+    out = {k: _nanmean(v, -2 if k[1] == "share" else -1) for k, v in values.items()}
+    if want_context_free and counts.shape[-1] >= 3:
+        out["", CONTEXT_FREE] = dist.severity(dist.proportions(counts[..., :-1].sum(axis=-2)))
+    return out
+
+
+def _cell_n(metric: str, counts: np.ndarray, roles: _Roles, options: MetricsOptions) -> np.ndarray:
+    """Labels used per prompt (``n`` of MetricValue)."""
+    n, u = counts[:, :-1].sum(axis=1), counts[:, -1]
+    if metric == "share" and options.unknown_in_denominator:
+        return n + u
+    if metric == "D3_skin_tone_imbalance" and options.skin_tone_unknown_in_denominator:
+        return n + u
+    if metric == "D8_signed_imbalance":
+        a, b = _signed_pair(roles) or (0, 0)
+        return counts[:, a] + counts[:, b]
+    return n
+
+
+def _chunks(total: int, per_item: int) -> Iterator[slice]:
+    step = max(1, _CHUNK // max(1, per_item))
+    for start in range(0, total, step):
+        yield slice(start, min(total, start + step))
+
+
+def _bootstrap(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
+    """Per-prompt and aggregate percentile intervals from one pass of resamples.
+
+    Inner stage: ``Multinomial(m_j, counts_j / m_j)`` per prompt and resample (images within
+    prompts). Outer stage: each resample draws the prompts of a subset with replacement; the
+    mean over the drawn prompts is ``sum_j c_bj x_bj / sum_j c_bj`` with multiplicities
+    ``c_b ~ Multinomial(P, 1/P)``, so it accumulates chunk by chunk over prompts. A prompt drawn
+    twice reuses its inner resample (this slightly widens the interval).
+
+    Returns:
+        ``(prompt_ci, agg_ci)``: ``{(reference, metric): (low, high)}`` per prompt and aggregate.
+    """
+    b, conf = options.bootstrap_resamples, options.confidence
+    n_prompts, width = counts.shape
+    mult = {}
+    for name, mask in masks.items():
+        m = np.zeros((b, n_prompts))
+        k = int(mask.sum())
+        m[:, mask] = rng.multinomial(k, np.full(k, 1.0 / k), size=b)
+        mult[name] = m
+    want_pooled = options.wants(CONTEXT_FREE) and width >= 3
+    pooled = np.zeros((b, width - 1))
+    num: dict[tuple[str, str], np.ndarray] = {}
+    den: dict[tuple[str, str], np.ndarray] = {}
+    parts: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+    for sl in _chunks(n_prompts, b * width):
+        boot = stats.bootstrap_counts(counts[sl], b, rng)
+        # float32 halves memory traffic; 1e-7 relative error is far below bootstrap noise.
+        vals = _evaluate(
+            boot.astype(np.float32), {k: v[sl].astype(np.float32) for k, v in refs.items()}, roles, options
+        )
+        for key, v in vals.items():
+            if options.prompt_bootstrap and key[1] != "share":
+                parts.setdefault(key, []).append(stats.percentile_interval(v, conf))
+            w = mult[key[0]][:, sl]
+            if v.ndim == 3:  # shares: (B, P, K)
+                w = w[..., None]
+            finite = np.isfinite(v)
+            num[key] = num.get(key, 0.0) + (np.where(finite, v, 0.0) * w).sum(axis=1)
+            den[key] = den.get(key, 0.0) + (finite * w).sum(axis=1)
+        if want_pooled:
+            pooled += (boot[..., :-1] * mult[""][:, sl, None]).sum(axis=1)
+    prompt_ci = {k: (np.concatenate([a for a, _ in v]), np.concatenate([c for _, c in v])) for k, v in parts.items()}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        agg_ci = {k: stats.percentile_interval(num[k] / den[k], conf) for k in num}
+    if want_pooled:
+        agg_ci["", CONTEXT_FREE] = stats.percentile_interval(dist.severity(dist.proportions(pooled)), conf)
+    return prompt_ci, agg_ci
+
+
+def _reference_matrix(
+    table: JudgementTable,
+    group: LabelCounts,
+    name: str,
+    prompt_refs: dict[str, str | None],
+    options: MetricsOptions,
+) -> np.ndarray:
+    """``(P, K)`` reference rows of a group; NaN rows where the reference does not apply."""
+    labels = group.labels
+
+    def lookup(dists: dict[str, dict[str, float]] | None) -> np.ndarray:
+        if not dists:
+            return np.full(len(labels), np.nan)
+        if group.attribute in dists:
+            vec = np.array([dists[group.attribute].get(x, 0.0) for x in labels], dtype=float)
+        elif "*" in group.attribute and all(a in dists for a in group.attribute.split("*")):
+            # Joint reference from marginals, assuming independence.
+            a, b = group.attribute.split("*")
+            vec = np.array([dists[a].get(x.split("*")[0], 0.0) * dists[b].get(x.split("*")[1], 0.0) for x in labels])
+        else:
+            return np.full(len(labels), np.nan)
+        total = vec.sum()
+        return vec / total if total > 0 else np.full(len(labels), np.nan)
+
+    if name == "uniform":
+        return np.full((len(group.prompt_ids), len(labels)), 1.0 / len(labels))
+    if name == "prompt":
+        rows = [lookup(table.references.get(prompt_refs.get(pid) or "")) for pid in group.prompt_ids]
+        return np.array(rows, dtype=float).reshape(len(group.prompt_ids), len(labels))
+    row = lookup(options.custom_references[name])
+    return np.tile(row, (len(group.prompt_ids), 1))
+
+
+def distribution_values(table: JudgementTable, options: MetricsOptions) -> list[MetricValue]:
+    """Shares, D1-D4, D8, D9 per prompt and aggregated per (model, judge, attribute)."""
+    frame = table.frame
+    groups = label_counts(frame, table.label_sets)
+    if options.intersections:
+        rows, joint_sets = joint_frame(frame, table.label_sets, list(options.intersections))
+        groups += label_counts(rows, joint_sets) if len(rows) else []
+    if not groups:
+        return []
+    refs_col = frame[["prompt_id", "reference"]].drop_duplicates("prompt_id") if "reference" in frame else None
+    prompt_refs = {} if refs_col is None else dict(zip(refs_col["prompt_id"], refs_col["reference"]))
+    out: list[MetricValue] = []
+    for group in groups:
+        out.extend(_group_values(table, group, prompt_refs, options))
+    return out
+
+
+def _group_values(
+    table: JudgementTable, group: LabelCounts, prompt_refs: dict[str, str | None], options: MetricsOptions
+) -> list[MetricValue]:
+    counts, labels = group.counts, group.labels
+    roles = _Roles.of(group.attribute, labels, options)
+    refs = {name: _reference_matrix(table, group, name, prompt_refs, options) for name in options.references}
+    refs = {k: v for k, v in refs.items() if np.isfinite(v).all(axis=1).any()} if len(labels) >= 2 else {}
+    # Prompts a reference applies to; reference-free metrics use every prompt ("").
+    masks = {"": np.ones(len(group.prompt_ids), dtype=bool)}
+    masks.update({k: np.isfinite(v).all(axis=1) for k, v in refs.items()})
+    point = _evaluate(counts, refs, roles, options)
+    agg_point = {}
+    for name, mask in masks.items():
+        sub_refs = {name: refs[name][mask]} if name else {}
+        vals = {k: v for k, v in _evaluate(counts[mask], sub_refs, roles, options).items() if k[0] == name}
+        agg_point.update(_aggregate(vals, counts[mask], name == "" and options.wants(CONTEXT_FREE)))
+    prompt_ci: dict[tuple[str, str], tuple] = {}
+    agg_ci: dict[tuple[str, str], tuple] = {}
+    if options.bootstrap_resamples:
+        rng = group_rng(options.seed, group.model_id, group.judge_id, group.attribute)
+        prompt_ci, agg_ci = _bootstrap(counts, refs, masks, roles, options, rng)
+    return _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options)
+
+
+def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options):  # type: ignore[no-untyped-def]
+    out: list[MetricValue] = []
+    b, conf = options.bootstrap_resamples, options.confidence
+    base_scope = {"model_id": group.model_id, "judge_id": group.judge_id}
+    unknown = counts[:, -1]
+    boot_prompt = {"interval": "bootstrap", "bootstrap": "images within prompt", "resamples": b, "seed": options.seed}
+    boot_suite = {"interval": "bootstrap", "bootstrap": _SUITE, "resamples": b, "seed": options.seed}
+
+    def params_for(ref: str, metric: str) -> dict[str, Any]:
+        p: dict[str, Any] = {"confidence": conf, "unknown_in_denominator": False}
+        if metric == "share":
+            p["unknown_in_denominator"] = options.unknown_in_denominator
+        if metric == "D3_skin_tone_imbalance":
+            p["unknown_in_denominator"] = options.skin_tone_unknown_in_denominator
+        if metric == "D9_kl":
+            p["eps"] = options.kl_eps
+        if ref:
+            p["reference"] = ref
+        return p
+
+    for (ref, metric), values in point.items():
+        mask = masks[ref]
+        n_cell = _cell_n(metric, counts, roles, options)
+        # Intervals for all prompts at once: Wilson/Jeffreys for proportions, else bootstrap.
+        if metric == "share":
+            lo, hi = stats.proportion_interval(counts[:, :-1], n_cell[:, None], options.interval, conf)
+            extra = {"interval": options.interval}
+        elif metric == "D8_signed_imbalance":
+            a, _ = _signed_pair(roles) or (0, 0)
+            lo, hi = stats.proportion_interval(counts[:, a], n_cell, options.interval, conf)
+            lo, hi, extra = 2 * lo - 1, 2 * hi - 1, {"interval": options.interval}
+        elif (ref, metric) in prompt_ci:
+            (lo, hi), extra = prompt_ci[ref, metric], boot_prompt
+        else:
+            lo = hi = np.full(values.shape, np.nan)
+            extra = {"interval": None}
+        for j in np.flatnonzero(mask):
+            scope = {**base_scope, "prompt_id": group.prompt_ids[j]}
+            params = {**params_for(ref, metric), **extra}
+            if ref == "prompt":
+                params["reference_key"] = prompt_refs.get(group.prompt_ids[j])
+            if metric != "share":
+                out.append(
+                    _value(metric, group.attribute, scope, values[j], lo[j], hi[j], n_cell[j], unknown[j], params)
+                )
+                continue
+            for k, label in enumerate(group.labels):
+                out.append(
+                    _value(metric, group.attribute, scope, values[j, k], lo[j, k], hi[j, k], n_cell[j], unknown[j],
+                           {**params, "label": label})
+                )  # fmt: skip
+    for (ref, metric), value in agg_point.items():
+        mask = masks[ref]
+        n_cell = _cell_n(metric if metric != CONTEXT_FREE else "", counts, roles, options)[mask].sum()
+        params = {**params_for(ref, metric), **boot_suite, "prompts": int(mask.sum())}
+        params["aggregate"] = "pooled counts" if metric == CONTEXT_FREE else "mean over prompts"
+        if not b:
+            params.update({"interval": None, "bootstrap": None})
+        lo_hi = agg_ci.get((ref, metric))
+        n_unknown = int(unknown[mask].sum())
+        if metric == "share":
+            # A percentile bootstrap collapses to [p, p] when every resample agrees (e.g. all
+            # images judged alike); the Wilson interval of the pooled counts, which treats images
+            # as independent, is a floor on the uncertainty. Report the hull of the two.
+            pooled = counts[mask, :-1].sum(axis=0)
+            w_lo, w_hi = stats.proportion_interval(pooled, n_cell, options.interval, conf)
+            params = {**params, "interval": f"hull(bootstrap, {options.interval} of pooled counts)"}
+            for k, label in enumerate(group.labels):
+                lo, hi = (lo_hi[0][k], lo_hi[1][k]) if lo_hi else (np.inf, -np.inf)
+                lo, hi = min(lo, w_lo[k]), max(hi, w_hi[k])
+                out.append(
+                    _value(
+                        metric,
+                        group.attribute,
+                        base_scope,
+                        value[k],
+                        lo,
+                        hi,
+                        n_cell,
+                        n_unknown,
+                        {**params, "label": label},
+                    )
+                )
+            continue
+        lo, hi = lo_hi if lo_hi else (None, None)
+        out.append(_value(metric, group.attribute, base_scope, value, lo, hi, n_cell, n_unknown, params))
+    return out
+
+
+def _value(metric, attribute, scope, value, lo, hi, n, n_unknown, params) -> MetricValue:  # type: ignore[no-untyped-def]
+    v = _num(value)
+    return MetricValue.model_construct(
+        metric=metric,
+        attribute=attribute,
+        scope=scope,
+        value=v,
+        ci_low=None if v is None or lo is None else _num(lo),
+        ci_high=None if v is None or hi is None else _num(hi),
+        n=int(n),
+        n_unknown=int(n_unknown),
+        params=params,
+    )

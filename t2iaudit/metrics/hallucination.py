@@ -1,0 +1,284 @@
+"""Caption-based hallucination metrics H1 and H3 (TBYB, arXiv 2312.13053), and the H1-H6 family.
+
+Every function here is pure: it reads the judgement table (``t2iaudit.metrics.table``) and
+returns ``MetricValue`` records. The label-based rates H2, H4, H5 and H6 live in
+``t2iaudit.metrics.adherence``; ``hallucination_family`` runs them all. Cells are
+``(judge_id, model_id)`` and, where ``per_prompt`` is on, ``(judge_id, model_id, prompt_id)``; ``judge_id`` is part of the scope
+so two judges of the same attribute never mix.
+
+Word folding (content words, plurals, synonyms, the person fold) and its deviations from
+the TBYB code are described in ``t2iaudit.metrics.wordfold``: synonyms come from NLTK's
+WordNet when its corpus is installed, else from the small hand-written list shipped in
+``t2iaudit/data/wordfold.json``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from t2iaudit.metrics import stats
+from t2iaudit.metrics.wordfold import Lexicon, content_words, fold_synonyms, get_lexicon
+from t2iaudit.types import UNKNOWN, MetricValue
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.table import JudgementTable
+
+
+@dataclass(frozen=True)
+class HallucinationScore:
+    """H1 for one image: ``I`` prompt objects, ``O`` caption objects (sets)."""
+
+    inputs: frozenset[str]
+    outputs: frozenset[str]
+
+    @property
+    def jaccard_hallucination(self) -> float | None:
+        """``1 - |I ∩ O| / |I ∪ O|``; None when both are empty."""
+        union = self.inputs | self.outputs
+        return None if not union else 1.0 - len(self.inputs & self.outputs) / len(union)
+
+    @property
+    def added(self) -> float | None:
+        """``H_P = |O \\ I| / |O|`` (0 when O is empty, as TBYB)."""
+        return len(self.outputs - self.inputs) / len(self.outputs) if self.outputs else 0.0
+
+    @property
+    def missing(self) -> float | None:
+        """``H_N = |I \\ O| / |I|``; None when the prompt has no content word."""
+        return len(self.inputs - self.outputs) / len(self.inputs) if self.inputs else None
+
+
+def score_caption(prompt: str, caption: str, lexicon: Lexicon | None = None) -> HallucinationScore:
+    """H1 objects of one (prompt, caption) pair: content words, synonyms and persons folded."""
+    lexicon = lexicon or get_lexicon()
+    inputs = content_words(prompt, lexicon)
+    outputs = fold_synonyms(inputs, content_words(caption, lexicon), lexicon)
+    return HallucinationScore(frozenset(inputs), frozenset(outputs))
+
+
+def added_objects(prompt: str, caption: str, lexicon: Lexicon | None = None) -> set[str]:
+    """H3 objects: caption words absent from the prompt, folded but not person-folded."""
+    lexicon = lexicon or get_lexicon()
+    inputs = content_words(prompt, lexicon, person_fold=False)
+    outputs = fold_synonyms(inputs, content_words(caption, lexicon, person_fold=False), lexicon)
+    return set(outputs) - set(inputs)
+
+
+def distribution_bias(counts: Iterable[float]) -> float:
+    """TBYB ``B_D``: sort counts descending, min-max normalise (all 1 if max = min), take
+    ``sum_k c'_k - (c'_1 + c'_K)/2`` (the trapezoid area with dx = 1). 0 for no or one object.
+    """
+    c = np.sort(np.asarray(list(counts), dtype=float))[::-1]
+    if c.size == 0:
+        return 0.0
+    span = c[0] - c[-1]
+    norm = np.ones_like(c) if span == 0 else (c - c[-1]) / span
+    return float(norm.sum() - (norm[0] + norm[-1]) / 2.0)
+
+
+# -- bootstrap -------------------------------------------------------------------------------
+
+
+def bootstrap_weights(
+    strata: np.ndarray, resamples: int, rng: np.random.Generator, *, resample_strata: bool
+) -> np.ndarray:
+    """``(B, n)`` multiplicities of n items in B stratified bootstrap resamples.
+
+    Items are resampled with replacement within their stratum (prompt). With
+    ``resample_strata`` the strata are drawn with replacement first; a stratum drawn c times
+    contributes c independent inner resamples, i.e. ``Multinomial(c m, uniform)`` over its m
+    items, so the loop runs over strata, not resamples.
+    """
+    codes, index = np.unique(np.asarray(strata), return_inverse=True)
+    n_strata = len(codes)
+    if resample_strata:
+        draws = stats.resample_prompts(n_strata, resamples, rng)
+        offsets = draws + (np.arange(resamples) * n_strata)[:, None]
+        times = np.bincount(offsets.ravel(), minlength=resamples * n_strata).reshape(resamples, n_strata)
+    else:
+        times = np.ones((resamples, n_strata), dtype=np.int64)
+    weights = np.zeros((resamples, index.size), dtype=np.int32)
+    for j in range(n_strata):
+        members = np.flatnonzero(index == j)
+        m = members.size
+        weights[:, members] = rng.multinomial(times[:, j] * m, np.full(m, 1.0 / m))
+    return weights
+
+
+def chunk_sizes(resamples: int, items: int, budget: int = 4_000_000) -> list[int]:
+    """Split ``resamples`` so each ``(chunk, items)`` weight array stays under ``budget`` cells."""
+    step = max(1, budget // max(items, 1))
+    return [min(step, resamples - start) for start in range(0, resamples, step)]
+
+
+def bootstrap_mean_interval(
+    values: np.ndarray,
+    strata: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
+    *,
+    resample_strata: bool,
+    confidence: float = 0.95,
+) -> tuple[float | None, float | None]:
+    """Percentile interval of the mean of ``values`` under :func:`bootstrap_weights`."""
+    values = np.asarray(values, dtype=float)
+    if resamples <= 0 or values.size == 0:
+        return None, None
+    means = []
+    for size in chunk_sizes(resamples, values.size):
+        w = bootstrap_weights(strata, size, rng, resample_strata=resample_strata)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append((w @ values) / w.sum(axis=1))
+    low, high = stats.percentile_interval(np.concatenate(means), confidence)
+    return _num(low), _num(high)
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else x
+
+
+# -- the family ------------------------------------------------------------------------------
+
+
+class HallucinationOptions(BaseModel):
+    """``metrics.family_options.hallucination``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lexicon: Literal["auto", "wordnet", "shipped"] = "auto"
+    """Word folding: NLTK's WordNet when its corpus is installed, else the shipped hand-written
+    list (``auto``); WordNet required (``wordnet``); or the shipped list (``shipped``)."""
+    per_prompt: bool = True
+    """Also report every metric per (model, prompt)."""
+    caption_attribute: str = "caption"
+    match_attribute: str = "prompt_match"
+    count_attribute: str = "person_count"
+    prompt_text_columns: tuple[str, ...] = ("prompt_text", "text")
+    """Table columns holding the prompt text (first present wins)."""
+
+
+def hallucination_family(table: JudgementTable, options: MetricsOptions) -> list[MetricValue]:
+    """H1-H6 over every judge and model (see METRICS.md, "Hallucination and adherence")."""
+    from t2iaudit.metrics import adherence as rates
+
+    opts = HallucinationOptions.model_validate(options.family_options.get("hallucination", {}))
+    frame = table.frame
+    out: list[MetricValue] = []
+    out += _caption_metrics(frame, opts, options)
+    out += rates.miss_rate_metrics(frame, opts, options)
+    out += rates.requested_metrics(table, opts, options)
+    out += rates.count_mismatch_metrics(frame, opts, options)
+    out += rates.overcorrection_metrics(frame, opts, options)
+    return out
+
+
+def iter_cells(frame: pd.DataFrame, per_prompt: bool) -> Iterable[tuple[dict[str, str], pd.DataFrame, bool]]:
+    """Yield ``(scope, rows, is_model_level)`` for each judge x model (x prompt) cell."""
+    for (judge, model), rows in frame.groupby(["judge_id", "model_id"], sort=True):
+        yield {"judge_id": str(judge), "model_id": str(model)}, rows, True
+        if per_prompt:
+            for prompt, sub in rows.groupby("prompt_id", sort=True):
+                yield {"judge_id": str(judge), "model_id": str(model), "prompt_id": str(prompt)}, sub, False
+
+
+def _caption_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
+    rows = frame[frame["attribute"] == opts.caption_attribute]
+    text_col = next((c for c in opts.prompt_text_columns if c in rows.columns), None)
+    if rows.empty or text_col is None or "raw" not in rows.columns:
+        return []
+    lexicon = get_lexicon(opts.lexicon)
+    rows = rows.copy()
+    known = rows["label"] != UNKNOWN
+    scores = [
+        score_caption(p, c, lexicon) if k and isinstance(c, str) else None
+        for p, c, k in zip(rows[text_col], rows["raw"], known)
+    ]
+    rows["_h"] = [s.jaccard_hallucination if s else None for s in scores]
+    rows["_hp"] = [s.added if s and s.jaccard_hallucination is not None else None for s in scores]
+    rows["_hn"] = [s.missing if s else None for s in scores]
+    rows["_unknown"] = [s is None for s in scores]
+    rows["_objects"] = [
+        added_objects(p, c, lexicon) if s else set() for p, c, s in zip(rows[text_col], rows["raw"], scores)
+    ]
+    params = {"lexicon": lexicon.name, "text_column": text_col, "source": "TBYB arXiv 2312.13053"}
+    rng = np.random.default_rng(options.seed)
+    out: list[MetricValue] = []
+    for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
+        n_unknown = int(cell["_unknown"].sum())
+        boot = options.bootstrap_resamples if (model_level or options.prompt_bootstrap) else 0
+        for metric, col in (("H1_hallucination", "_h"), ("H1_added", "_hp"), ("H1_missing", "_hn")):
+            valid = cell[cell[col].notna()]
+            values = valid[col].to_numpy(dtype=float)
+            low, high = bootstrap_mean_interval(
+                values, valid["prompt_id"].to_numpy(), boot, rng,
+                resample_strata=model_level, confidence=options.confidence,
+            )  # fmt: skip
+            out.append(MetricValue(
+                metric=metric, attribute=opts.caption_attribute, scope=scope,
+                value=float(values.mean()) if values.size else None, ci_low=low, ci_high=high,
+                n=int(values.size), n_unknown=n_unknown,
+                params={**params, "interval": "bootstrap", "resamples": boot, "seed": options.seed},
+            ))  # fmt: skip
+        if model_level:
+            out += _distribution_bias(cell, scope, opts, options, rng, n_unknown)
+    return out
+
+
+def _distribution_bias(
+    cell: pd.DataFrame, scope: dict[str, str], opts: HallucinationOptions,
+    options: MetricsOptions, rng: np.random.Generator, n_unknown: int,
+) -> list[MetricValue]:  # fmt: skip
+    valid = cell[~cell["_unknown"]]
+    counts = Counter(w for objs in valid["_objects"] for w in objs)
+    words = sorted(counts)
+    k = len(words)
+    value = distribution_bias(counts.values())
+    low = high = nlow = nhigh = None
+    boot = options.bootstrap_resamples
+    if boot > 0 and len(valid) > 0 and k > 0:
+        from scipy import sparse
+
+        col = {w: i for i, w in enumerate(words)}
+        pairs = [(i, col[w]) for i, objs in enumerate(valid["_objects"]) for w in objs]
+        r, j = np.array(pairs).T
+        x = sparse.csr_matrix((np.ones(len(pairs)), (r, j)), shape=(len(valid), k))  # image x object
+        strata = valid["prompt_id"].to_numpy()
+        chunks = [bootstrap_weights(strata, size, rng, resample_strata=True) for size in chunk_sizes(boot, len(valid))]
+        c = np.concatenate([np.asarray((x.T @ w.T).T) for w in chunks])  # (B, K) resampled object counts
+        present = c > 0
+        kk = present.sum(axis=1)
+        cmax = np.where(present, c, -np.inf).max(axis=1)
+        cmin = np.where(present, c, np.inf).min(axis=1)
+        span = cmax - cmin
+        with np.errstate(invalid="ignore", divide="ignore"):
+            norm_sum = np.where(present, (c - cmin[:, None]) / np.where(span > 0, span, 1.0)[:, None], 0).sum(1)
+            bd = np.where(span > 0, norm_sum - 0.5, np.maximum(kk - 1.0, 0.0))  # no object: 0
+            bd_norm = np.where(kk > 1, bd / (kk - 1), np.nan)
+        low, high = map(_num, stats.percentile_interval(bd, options.confidence))
+        nlow, nhigh = map(_num, stats.percentile_interval(bd_norm, options.confidence))
+    params = {
+        "objects": k, "top_objects": dict(counts.most_common(10)), "interval": "bootstrap",
+        "resamples": boot, "seed": options.seed, "source": "TBYB arXiv 2312.13053",
+        "interval_note": "B_D hinges on the rarest object's count; the percentile interval is rough",
+    }  # fmt: skip
+    common = {"attribute": opts.caption_attribute, "scope": scope, "n": len(valid), "n_unknown": n_unknown}
+    return [
+        MetricValue(metric="H3_distribution_bias", value=value, ci_low=low, ci_high=high, params=params, **common),
+        MetricValue(
+            metric="H3_distribution_bias_norm",
+            value=value / (k - 1) if k > 1 else None,
+            ci_low=nlow,
+            ci_high=nhigh,
+            params={**params, "divisor": "K - 1"},
+            **common,
+        ),  # fmt: skip
+    ]

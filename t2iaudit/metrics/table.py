@@ -1,0 +1,303 @@
+"""The tidy judgement table every metric reads (one row per image x judge x attribute)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+TABLE_COLUMNS = (
+    "image_id",  # str
+    "model_id",  # str
+    "prompt_id",  # str
+    "replicate",  # int
+    "judge_id",  # str, "<name>@<version>#<hash>" or "import:<file>"
+    "attribute",  # str, e.g. "gender", "age", "race", "gender.left" (two-person prompts)
+    "label",  # str, a declared label or "unknown"
+    "set_id",  # str
+    "template_id",  # str
+    "expected_people",  # int
+    "reference",  # str | None: key into JudgementTable.references
+)
+"""Required columns. Also present: ``requested_<attr>`` for each attribute a prompt states
+(NaN/None when it does not), ``slot_<name>`` for slot values, and every key of ``Prompt.meta``
+(e.g. ``category``, ``weight``) as its own column."""
+
+
+@dataclass
+class JudgementTable:
+    """Judgements joined with image and prompt metadata, plus what metrics need beside them."""
+
+    frame: pd.DataFrame
+    """One row per (image, judge, attribute); columns as in TABLE_COLUMNS."""
+    label_sets: dict[str, dict[str, list[str]]]
+    """Declared labels per judge id and attribute, without ``unknown``: K is ``len`` of this."""
+    references: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Reference distributions: key -> attribute -> label -> probability."""
+
+
+def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
+                free_text: set[tuple[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Join judgement, image and prompt records into the tidy table (see TABLE_COLUMNS).
+
+    Adds ``value`` (numeric attributes: ``scores["value"]``), ``raw`` (free-text attributes,
+    given as (judge_id, attribute) pairs) and ``scores`` (the full score vector).
+    """
+    free_text = free_text or set()
+    j = pd.DataFrame(judgements, columns=["image_id", "judge_id", "attribute", "label", "scores", "raw"])
+    j["value"] = [s.get("value") if isinstance(s, dict) else None for s in j["scores"]]
+    keep_raw = [(a, b) in free_text for a, b in zip(j["judge_id"], j["attribute"])]
+    j["raw"] = [r if k else None for r, k in zip(j["raw"], keep_raw)]
+    im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate"])
+    rows = []
+    for p in prompts:
+        row = {k: p.get(k) for k in ("prompt_id", "set_id", "template_id", "expected_people", "reference")}
+        row["prompt_text"] = p.get("text")
+        row.update({f"requested_{k}": v for k, v in (p.get("requested") or {}).items()})
+        row.update({f"slot_{k}": v for k, v in (p.get("slots") or {}).items()})
+        row.update({k: v for k, v in (p.get("meta") or {}).items() if k not in row})
+        rows.append(row)
+    pr = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["prompt_id"])
+    frame = j.merge(im, on="image_id", how="left").merge(pr, on="prompt_id", how="left")
+    first = [c for c in TABLE_COLUMNS if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def load_table(run_dir: str | Path) -> JudgementTable:
+    """The judgement table of a run directory, with declared label sets and references."""
+    from t2iaudit.promptsets import load_references
+    from t2iaudit.store import IMAGES, JUDGEMENTS, PROMPTS, RunStore
+
+    store = RunStore(run_dir)
+    manifest = store.read_manifest() or {}
+    label_sets: dict[str, dict[str, list[str]]] = {
+        jid: {a: list(labels) for a, labels in (info.get("attributes") or {}).items()}
+        for jid, info in (manifest.get("judges") or {}).items()
+    }
+    free_text = {(jid, a) for jid, attrs in label_sets.items() for a, labels in attrs.items() if not labels}
+    prompts = store.read(PROMPTS)
+    frame = build_frame(store.read(JUDGEMENTS), store.read(IMAGES), prompts, free_text)
+    references: dict[str, dict[str, dict[str, float]]] = {}
+    tables = {str(p["reference"]).split("/", 1)[0] for p in prompts if p.get("reference")}
+    for name in sorted(tables):
+        references.update(load_references(name))
+    return JudgementTable(frame=frame, label_sets=label_sets, references=references)
+
+
+# --- Count arrays for the metric families ---------------------------------------------------
+
+UNKNOWN_LABEL = "unknown"
+COUNT_KEYS = ("model_id", "judge_id", "attribute")
+"""A count group: one model, one judge, one attribute; its rows are prompts."""
+
+
+@dataclass
+class LabelCounts:
+    """Label counts of one (model, judge, attribute) group, one row per prompt."""
+
+    model_id: str
+    judge_id: str
+    attribute: str
+    labels: list[str]
+    """Declared labels (K of them), in declared order; ``counts`` columns follow it."""
+    prompt_ids: list[str]
+    """Prompts with at least one judgement in the group, sorted."""
+    counts: Any
+    """``(P, K + 1)`` int64 array; the last column counts ``unknown``."""
+
+
+def is_categorical(labels: list[str]) -> bool:
+    """Whether an attribute has a declared, non-numeric label set (free text and numbers: no)."""
+    if not labels or list(labels) == ["value"]:  # free text, or a number stored as scores["value"]
+        return False
+
+    def numeric(s: str) -> bool:
+        try:
+            float(s)
+        except ValueError:
+            return False
+        return True
+
+    return not all(numeric(str(label)) for label in labels)
+
+
+def prompt_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prompt-level columns (reference, weight, requested_*, meta), one row per prompt_id."""
+    drop = {"image_id", "judge_id", "attribute", "label", "scores", "raw", "value", "replicate"}
+    drop |= {"model_id", "seconds"}
+    cols = [c for c in frame.columns if c not in drop]
+    return frame[cols].drop_duplicates("prompt_id").set_index("prompt_id").sort_index()
+
+
+def joint_frame(
+    frame: pd.DataFrame, label_sets: dict[str, dict[str, list[str]]], pairs: list[tuple[str, str]]
+) -> tuple[pd.DataFrame, dict[str, dict[str, list[str]]]]:
+    """Rows of joint attributes ``a*b`` (same judge, same image), for intersectional metrics.
+
+    For a pair (a, b), each judge declaring both gets attribute ``a*b`` with labels ``x*y`` over
+    the product of the declared sets (K = K_a K_b); an image is ``unknown`` when either label
+    is. Suffixed attributes of two-person prompts pair up too (``gender.left*race.left``).
+
+    Returns:
+        ``(rows, label_sets)``: rows with columns model_id, judge_id, attribute, prompt_id,
+        label, and the declared joint label sets per judge.
+    """
+    cols = ["image_id", "model_id", "judge_id", "prompt_id", "label"]
+    parts: list[pd.DataFrame] = []
+    joint_sets: dict[str, dict[str, list[str]]] = {}
+    for judge, attrs in label_sets.items():
+        for a, b in pairs:
+            for attr_a in [x for x in attrs if x == a or x.startswith(a + ".")]:
+                attr_b = b + attr_a[len(a) :]
+                if attr_b not in attrs or not (is_categorical(attrs[attr_a]) and is_categorical(attrs[attr_b])):
+                    continue
+                sel = frame["judge_id"] == judge
+                left = frame.loc[sel & (frame["attribute"] == attr_a), cols]
+                right = frame.loc[sel & (frame["attribute"] == attr_b), ["image_id", "label"]]
+                if left.empty or right.empty:
+                    continue
+                both = left.merge(right, on="image_id", suffixes=("", "_b"))
+                unknown = (both["label"] == UNKNOWN_LABEL) | (both["label_b"] == UNKNOWN_LABEL)
+                joined = both["label"].astype(str) + "*" + both["label_b"].astype(str)
+                both["label"] = joined.where(~unknown, UNKNOWN_LABEL)
+                name = f"{attr_a}*{attr_b}"
+                both["attribute"] = name
+                parts.append(both[["model_id", "judge_id", "attribute", "prompt_id", "label"]])
+                joint_sets.setdefault(judge, {})[name] = [f"{x}*{y}" for x in attrs[attr_a] for y in attrs[attr_b]]
+    columns = ["model_id", "judge_id", "attribute", "prompt_id", "label"]
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return rows, joint_sets
+
+
+def label_counts(frame: pd.DataFrame, label_sets: dict[str, dict[str, list[str]]]) -> list[LabelCounts]:
+    """Per-prompt label counts of every categorical (model, judge, attribute) group.
+
+    One ``groupby`` over the table gives all counts; attributes with an empty or numeric
+    declared set are skipped.
+
+    Raises:
+        InputError: A judge/attribute has no declared label set, or a label outside it.
+    """
+    import numpy as np
+
+    from t2iaudit.errors import InputError
+
+    keys = [*COUNT_KEYS, "prompt_id", "label"]
+    keep = []
+    pairs = frame.groupby(["judge_id", "attribute"], observed=True, sort=False).indices
+    for (judge, attribute), rows in pairs.items():
+        labels = label_sets.get(judge, {}).get(attribute)
+        if labels is None:
+            raise InputError(
+                f"judge {judge!r} has no declared label set for attribute {attribute!r}",
+                field=f"label_sets[{judge}][{attribute}]",
+            )
+        if is_categorical(labels):  # free text (captions) and numbers are not counted
+            keep.append(rows)
+    if not keep:
+        return []
+    rows = np.sort(np.concatenate(keep))
+    grouped = frame[keys].iloc[rows].groupby(keys, observed=True, sort=True).size()
+    if grouped.empty:
+        return []
+    wide = grouped.unstack("label", fill_value=0)
+    out: list[LabelCounts] = []
+    for (model, judge, attribute), block in wide.groupby(level=list(range(3)), sort=True):
+        labels = label_sets[judge][attribute]
+        block = block.loc[:, (block != 0).any(axis=0)]
+        extra = [c for c in block.columns if c not in labels and c != UNKNOWN_LABEL]
+        if extra:
+            raise InputError(
+                f"label {extra[0]!r} is not declared for judge {judge!r}, attribute "
+                f"{attribute!r} (declared: {labels} and {UNKNOWN_LABEL!r})",
+                field=f"judge {judge}, attribute {attribute}, label",
+            )
+        block = block.reindex(columns=[*labels, UNKNOWN_LABEL], fill_value=0)
+        out.append(
+            LabelCounts(
+                model_id=str(model),
+                judge_id=str(judge),
+                attribute=str(attribute),
+                labels=list(labels),
+                prompt_ids=[str(p) for p in block.index.get_level_values("prompt_id")],
+                counts=np.asarray(block.to_numpy(), dtype=np.int64),
+            )
+        )
+    return out
+
+
+@dataclass
+class ImageCodes:
+    """Per-image label codes of several attributes of one judge, for joint (image) resampling."""
+
+    prompt_ids: list[str]
+    """Prompts, sorted; ``image_prompt`` indexes into this list."""
+    image_prompt: Any
+    """``(M,)`` prompt index of each image, ascending (images grouped by prompt)."""
+    codes: Any
+    """``(M, A)`` code of each image's label per attribute: the declared index, or K for
+    ``unknown`` (also when the image has no judgement for the attribute)."""
+    attributes: list[str]
+    labels: dict[str, list[str]]
+
+    def counts(self, codes: Any = None) -> dict[str, Any]:
+        """``{attribute: (..., P, K + 1)}`` label counts per prompt of ``codes (..., M, A)``."""
+        import numpy as np
+
+        codes = self.codes if codes is None else codes
+        lead = codes.shape[:-2]
+        n_prompts = len(self.prompt_ids)
+        batch = np.arange(int(np.prod(lead, dtype=np.int64))).reshape(*lead, 1) * n_prompts
+        out = {}
+        for a, attr in enumerate(self.attributes):
+            width = len(self.labels[attr]) + 1
+            flat = ((batch + self.image_prompt) * width + codes[..., a]).ravel()
+            size = int(np.prod(lead, dtype=np.int64)) * n_prompts * width
+            out[attr] = np.bincount(flat, minlength=size).reshape(*lead, n_prompts, width)
+        return out
+
+
+def image_codes(rows: pd.DataFrame, labels: dict[str, list[str]]) -> ImageCodes:
+    """Pivot one judge's rows (image_id, prompt_id, attribute, label) to per-image codes.
+
+    Raises:
+        InputError: A label outside the attribute's declared set.
+    """
+    import numpy as np
+
+    from t2iaudit.errors import InputError
+
+    attributes = sorted(labels)
+    rows = rows[rows["attribute"].isin(attributes)].drop_duplicates(["image_id", "attribute"], keep="last")
+    code = np.empty(len(rows), dtype=np.int64)
+    for attr in attributes:
+        sel = (rows["attribute"] == attr).to_numpy()
+        index = {label: i for i, label in enumerate(labels[attr])}
+        index[UNKNOWN_LABEL] = len(labels[attr])
+        mapped = rows.loc[sel, "label"].map(index)
+        if mapped.isna().any():
+            bad = rows.loc[sel, "label"][mapped.isna()].iloc[0]
+            raise InputError(
+                f"label {bad!r} is not declared for attribute {attr!r} (declared: {labels[attr]})",
+                field=f"attribute {attr}, label",
+            )
+        code[sel] = mapped.to_numpy(dtype=np.int64)
+    rows = rows.assign(_code=code)
+    wide = rows.pivot(index="image_id", columns="attribute", values="_code")
+    wide = wide.reindex(columns=attributes)
+    for attr in attributes:  # an image without a judgement for the attribute: unknown
+        wide[attr] = wide[attr].fillna(len(labels[attr]))
+    prompt_of = rows.drop_duplicates("image_id").set_index("image_id")["prompt_id"]
+    prompt_of = prompt_of.reindex(wide.index).astype(str)
+    prompt_ids = sorted(prompt_of.unique())
+    pidx = prompt_of.map({p: i for i, p in enumerate(prompt_ids)}).to_numpy(dtype=np.int64)
+    order = np.argsort(pidx, kind="stable")
+    return ImageCodes(
+        prompt_ids=prompt_ids,
+        image_prompt=pidx[order],
+        codes=wide.to_numpy(dtype=np.int64)[order],
+        attributes=attributes,
+        labels={a: list(labels[a]) for a in attributes},
+    )

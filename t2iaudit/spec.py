@@ -1,0 +1,218 @@
+"""AuditSpec (what to run, from YAML) and RunManifest (what ran, in the run directory)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from t2iaudit.errors import InputError, pydantic_field_path
+from t2iaudit.registry import UnknownNameError
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PromptSelection(SpecModel):
+    """Which prompts of a prompt set to run."""
+
+    set: str
+    """A shipped prompt-set id (``occupations``) or a path to a prompt-set YAML."""
+    limit: int | None = Field(None, ge=1)
+    """Keep only the first ``limit`` prompts (in expansion order) of the set."""
+    templates: list[str] | None = None
+    """Keep only these template ids."""
+
+
+class ModelEntry(SpecModel):
+    """One model to audit. ``options`` are the generator's own fields, validated by it."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Short id used in image ids and reports, e.g. ``sd15``."""
+    generator: str = "diffusers"
+    """Registered generator backend: ``diffusers`` or ``replay``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend options (validated against the backend's config model at load time)."""
+
+    def config_hash(self) -> str:
+        blob = json.dumps({"generator": self.generator, **self.options}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+class AuditSpec(SpecModel):
+    """An audit: prompt sets x models x replicates, judged by judges, summarised by metrics."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Audit id; the default run directory is ``outputs/<id>``."""
+    description: str = ""
+    seed: int = 0
+    """Audit seed: each image's seed is derived from it, the model, prompt and replicate."""
+    replicates: int = Field(1, ge=1)
+    """Images per (model, prompt)."""
+    prompts: list[PromptSelection] = Field(min_length=1)
+    models: list[ModelEntry] = Field(min_length=1)
+    judges: list[str] = Field(default_factory=list)
+    """Shipped judge ids or paths to judge YAML files."""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    """Options of the metrics stage (``t2iaudit.metrics.compute.MetricsOptions``)."""
+    judge_batch_size: int = Field(16, ge=1)
+    """Images decoded and judged together (each judge sees the batch once)."""
+    judge_device: str = "auto"
+    """Device for judges: ``auto`` (CUDA when available), ``cpu``, ``cuda:0`` ..."""
+    model_cache: str | None = None
+    """Folder for ``tiny:`` models built on first use (default: ``$T2IAUDIT_CACHE``)."""
+
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+
+def _spec_dir_path(value: str, spec_dir: Path) -> str:
+    """Resolve a relative path in a spec against the spec's folder, if it exists there."""
+    candidate = spec_dir / value
+    return str(candidate.resolve()) if not Path(value).is_absolute() and candidate.exists() else value
+
+
+def _fail(e: ValidationError, file: Path, prefix: str = "") -> InputError:
+    err = e.errors()[0]
+    return InputError(err["msg"], file=file, field=pydantic_field_path(err["loc"], prefix))
+
+
+def load_spec(path: str | Path) -> AuditSpec:
+    """Read, validate and resolve an audit spec; every error names the file and field.
+
+    Relative paths inside the spec (prompt sets, judges, replay folders, local models) are
+    resolved against the spec's folder, so a spec runs from any working directory. Model
+    options, judges, prompt sets and metric options are validated here, before any output is
+    written.
+    """
+    from t2iaudit.generators.backends import GENERATORS
+    from t2iaudit.judges.loader import load_judge_config
+    from t2iaudit.promptsets import load_prompt_set
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("audit spec not found", file=path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid YAML: {e}", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("an audit spec must be a mapping", file=path)
+    models = data.get("models")
+    if isinstance(models, list):  # flat YAML entries -> ModelEntry(id, generator, options)
+        data = dict(data)
+        data["models"] = [
+            {k: m[k] for k in ("id", "generator") if k in m}
+            | {"options": {k: v for k, v in m.items() if k not in ("id", "generator")}}
+            if isinstance(m, dict)
+            else m
+            for m in models
+        ]
+    try:
+        spec = AuditSpec.model_validate(data)
+    except ValidationError as e:
+        raise _fail(e, path) from None
+
+    spec_dir = path.resolve().parent
+    resolved_models = []
+    for i, m in enumerate(spec.models):
+        try:
+            backend = GENERATORS.get(m.generator)
+        except UnknownNameError as e:
+            raise InputError(str(e), file=path, field=f"models[{i}].generator") from None
+        options = backend.resolve_paths(dict(m.options), spec_dir)
+        try:
+            backend.config_model.model_validate(options)
+        except ValidationError as e:
+            raise _fail(e, path, f"models[{i}]") from None
+        resolved_models.append(m.model_copy(update={"options": options}))
+    if len(set(spec.model_ids())) != len(spec.models):
+        raise InputError("model ids must be unique", file=path, field="models")
+
+    prompts = []
+    for i, sel in enumerate(spec.prompts):
+        try:
+            ps = load_prompt_set(_spec_dir_path(sel.set, spec_dir))
+        except InputError as e:
+            if e.file is None:
+                raise InputError(e.message, file=path, field=f"prompts[{i}].set") from None
+            raise
+        if sel.templates:
+            unknown = set(sel.templates) - {t.id for t in ps.templates}
+            if unknown:
+                raise InputError(
+                    f"unknown template(s) {sorted(unknown)} in prompt set {ps.id!r}",
+                    file=path,
+                    field=f"prompts[{i}].templates",
+                )
+        prompts.append(sel.model_copy(update={"set": _spec_dir_path(sel.set, spec_dir)}))
+
+    judges = []
+    for i, name in enumerate(spec.judges):
+        resolved = _spec_dir_path(name, spec_dir)
+        try:
+            load_judge_config(resolved)
+        except InputError as e:
+            if e.file is None:
+                raise InputError(e.message, file=path, field=f"judges[{i}]") from None
+            raise
+        judges.append(resolved)
+
+    from t2iaudit.metrics.compute import MetricsOptions
+
+    try:
+        MetricsOptions.model_validate(spec.metrics)
+    except ValidationError as e:
+        raise _fail(e, path, "metrics") from None
+
+    cache = spec.model_cache
+    if cache is not None:
+        cache = str((spec_dir / os.path.expanduser(cache)).resolve())
+    return spec.model_copy(
+        update={"models": resolved_models, "prompts": prompts, "judges": judges, "model_cache": cache}
+    )
+
+
+class StageStatus(SpecModel):
+    """What one stage did in its latest run."""
+
+    status: str = "pending"
+    """``pending``, ``running``, ``done`` or ``failed``."""
+    started: str | None = None
+    ended: str | None = None
+    new: int = 0
+    """Records this run of the stage added."""
+    total: int = 0
+    """Records present after it."""
+    error: str | None = None
+
+
+class RunManifest(SpecModel):
+    """``manifest.json``: everything needed to know what produced a run directory."""
+
+    run_id: str
+    spec: dict[str, Any]
+    """The resolved audit spec."""
+    spec_path: str | None = None
+    created: str
+    updated: str
+    git: dict[str, Any] = Field(default_factory=dict)
+    """``commit`` and ``dirty`` of the t2iaudit checkout, when it is one."""
+    packages: dict[str, str] = Field(default_factory=dict)
+    """Versions of t2iaudit, torch, diffusers, transformers, open_clip, ..."""
+    host: dict[str, Any] = Field(default_factory=dict)
+    """Python, platform and accelerator."""
+    seed: int = 0
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per model id: generator, config hash, model reference, resolved revision, device, dtype."""
+    judges: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per judge id: name, version, kind, revision, declared labels per attribute."""
+    stages: dict[str, StageStatus] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    status: str = "running"

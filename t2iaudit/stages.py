@@ -1,0 +1,345 @@
+"""The five stages of an audit, each reading and writing the run directory.
+
+    expand_prompts -> generate_images -> judge_images -> compute_metrics -> write_report
+
+The CLI, the Prefect flows and the HTTP service only call these. Every stage skips work the
+run directory already holds, so a killed run resumes where it stopped and re-running a finished
+audit regenerates and re-judges nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from PIL import Image
+
+from t2iaudit import provenance
+from t2iaudit.errors import InputError
+from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
+from t2iaudit.store import IMAGES, JUDGEMENTS, RunStore
+from t2iaudit.types import ImageRecord, Prompt
+
+T = TypeVar("T")
+
+FAULT_ENV = "T2IAUDIT_FAULT_AFTER_BATCHES"
+"""Testing hook: ``generate:N`` or ``judge:N`` hard-kills the process after N committed batches,
+the way a crash or OOM kill would (used by the resume tests)."""
+
+
+class Progress(Protocol):
+    """What a stage reports while it runs (the CLI draws a bar; flows update an artifact)."""
+
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NullProgress:
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _maybe_fault(stage: str, batches_done: int) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    if spec.startswith(stage + ":") and batches_done >= int(spec.split(":", 1)[1]):
+        os._exit(75)
+
+
+# -- run directory and manifest ----------------------------------------------------------
+
+
+def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = None) -> RunStore:
+    """Create the run directory for ``spec`` or check an existing one is compatible with it.
+
+    A model id whose options changed since the run was made would mix two models' images under
+    one id, so that is refused (use a new model id or a new run directory).
+    """
+    store = RunStore(out)
+    old = store.read_manifest()
+    if old is not None:
+        manifest = RunManifest.model_validate(old)
+        for m in spec.models:
+            prev = manifest.models.get(m.id)
+            if prev and prev.get("config_hash") != m.config_hash():
+                raise InputError(
+                    f"model {m.id!r} has different options than in the existing run; "
+                    "give it a new id or use a new --out directory",
+                    file=store.path("manifest.json"),
+                    field=f"models.{m.id}",
+                )
+        manifest = manifest.model_copy(update={"spec": spec.model_dump(mode="json"), "updated": provenance.now()})
+    else:
+        ts = provenance.now()
+        manifest = RunManifest(
+            run_id=store.root.name,
+            spec=spec.model_dump(mode="json"),
+            spec_path=str(spec_path) if spec_path else None,
+            created=ts,
+            updated=ts,
+            git=provenance.git_revision(),
+            packages=provenance.package_versions(),
+            host=provenance.host_info(),
+            seed=spec.seed,
+        )
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.write_manifest(manifest)
+    return store
+
+
+def load_run(run_dir: str | Path) -> tuple[RunStore, AuditSpec]:
+    """Open an existing run directory and the resolved spec recorded in its manifest."""
+    store = RunStore(run_dir)
+    data = store.read_manifest()
+    if data is None:
+        raise InputError("not a run directory (no manifest.json)", file=run_dir)
+    return store, AuditSpec.model_validate(data["spec"])
+
+
+def update_manifest(store: RunStore, **changes: Any) -> RunManifest:
+    """Read-modify-write the manifest; dict fields are merged one level deep."""
+    manifest = RunManifest.model_validate(store.read_manifest())
+    data = manifest.model_dump()
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    data["updated"] = provenance.now()
+    manifest = RunManifest.model_validate(data)
+    store.write_manifest(manifest)
+    return manifest
+
+
+@contextmanager
+def stage_status(store: RunStore, name: str) -> Iterator[dict[str, int]]:
+    """Record a stage as running, then done (with counts) or failed (with the error)."""
+    started = provenance.now()
+    update_manifest(store, stages={name: StageStatus(status="running", started=started)})
+    counts = {"new": 0, "total": 0}
+    try:
+        yield counts
+    except BaseException as e:
+        update_manifest(store, stages={name: StageStatus(status="failed", started=started,
+                        ended=provenance.now(), error=f"{type(e).__name__}: {e}", **counts)})  # fmt: skip
+        raise
+    update_manifest(store, stages={name: StageStatus(status="done", started=started, ended=provenance.now(), **counts)})
+
+
+# -- stages ------------------------------------------------------------------------------
+
+
+def expand_prompts(spec: AuditSpec) -> list[Prompt]:
+    """All prompts of the spec's prompt selections, in a stable order, ids unique."""
+    from t2iaudit.promptsets import expand_prompts as expand
+    from t2iaudit.promptsets import load_prompt_set
+
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for sel in spec.prompts:
+        chosen = [p for p in expand(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates]
+        for p in chosen[: sel.limit]:
+            if p.prompt_id not in seen:
+                seen.add(p.prompt_id)
+                prompts.append(p)
+    return prompts
+
+
+def generate_images(store: RunStore, spec: AuditSpec, prompts: list[Prompt],
+                    progress: Progress | None = None) -> StageStatus:  # fmt: skip
+    """Make every (model, prompt, replicate) image not already in ``images.jsonl``."""
+    from t2iaudit.generators.backends import GENERATORS
+    from t2iaudit.generators.base import GenerationRequest, derive_seed
+
+    progress = progress or NullProgress()
+    store.write_prompts(prompts)
+    cache = Path(spec.model_cache) if spec.model_cache else None
+    with stage_status(store, "generate") as counts:
+        done = {(r.model_id, r.prompt_id, r.replicate) for r in store.images()}
+        batches = 0
+        for entry in spec.models:
+            kind = GENERATORS.get(entry.generator)
+            config = kind.config_model.model_validate(entry.options)
+            gen = None
+            try:
+                todo_plan = None
+                if entry.generator != "diffusers":  # the plan depends on the backend's inputs
+                    gen = kind.build(config, entry.id, cache)
+                    todo_plan = gen.plan(prompts, spec.replicates)
+                else:
+                    todo_plan = [(p, r) for p in prompts for r in range(spec.replicates)]
+                todo = [(p, r) for p, r in todo_plan if (entry.id, p.prompt_id, r) not in done]
+                if not todo:
+                    continue
+                gen = gen or kind.build(config, entry.id, cache)
+                update_manifest(store, models={entry.id: {"generator": entry.generator,
+                                "config_hash": entry.config_hash(), **gen.describe()}})  # fmt: skip
+                progress.start(f"generate {entry.id}", len(todo))
+                for batch in batched(todo, gen.batch_size):
+                    reqs = [GenerationRequest(p, r, derive_seed(spec.seed, entry.id, p.prompt_id, r)) for p, r in batch]
+                    t0 = time.perf_counter()
+                    results = gen.generate(reqs)
+                    per_image = (time.perf_counter() - t0) / len(reqs)
+                    records = [
+                        _image_record(
+                            store, entry.id, gen, req, res, i, per_image, seeded=entry.generator == "diffusers"
+                        )  # fmt: skip
+                        for i, (req, res) in enumerate(zip(reqs, results))
+                    ]
+                    counts["new"] += store.append_images(records)
+                    batches += 1
+                    progress.advance(len(records))
+                    _maybe_fault("generate", batches)
+                progress.finish()
+            finally:
+                if gen is not None:
+                    gen.close()
+        counts["total"] = len(store.read(IMAGES))
+    return RunManifest.model_validate(store.read_manifest()).stages["generate"]
+
+
+def _image_record(store: RunStore, model_id: str, gen: Any, req: Any, res: Any, index: int,
+                  seconds: float, seeded: bool) -> ImageRecord:  # fmt: skip
+    if res.image is not None:
+        image = res.image
+        path, sha = store.save_image(image)
+    else:
+        try:
+            with Image.open(io.BytesIO(res.data)) as im:
+                im.load()
+                image = im
+        except OSError as e:
+            raise InputError(f"cannot decode image ({e})", file=res.params.get("source_file")) from None
+        path, sha = store.save_image_bytes(res.data, res.suffix)
+    return ImageRecord(
+        image_id=f"{model_id}/{req.prompt.prompt_id}/{req.replicate}",
+        model_id=model_id,
+        prompt_id=req.prompt.prompt_id,
+        replicate=req.replicate,
+        seed=req.seed if seeded else None,
+        params={**gen.params, **res.params},
+        path=path,
+        sha256=sha,
+        width=image.width,
+        height=image.height,
+        seconds=round(seconds, 6),
+        batch_index=index,
+        nsfw_flag=res.nsfw_flag,
+    )
+
+
+def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = None) -> StageStatus:
+    """Label every image with every judge of the spec, skipping (image, judge) pairs already done.
+
+    Images are decoded once per batch and shared by all judges; a judge is only loaded when it
+    has work. Each judge's labels for a batch are appended in one write.
+    """
+    from t2iaudit.judges.base import JudgeContext, JudgeInput
+    from t2iaudit.judges.loader import build_judge, load_judge_config
+
+    progress = progress or NullProgress()
+    configs = [load_judge_config(j) for j in spec.judges]
+    with stage_status(store, "judge") as counts:
+        prompts = {p.prompt_id: p for p in store.prompts()}
+        images = store.images()
+        have = {(d["image_id"], d["judge_id"]) for d in store.read(JUDGEMENTS)}
+        pending = {c.judge_id(): [im for im in images if (im.image_id, c.judge_id()) not in have] for c in configs}
+        todo_ids = {im.image_id for ims in pending.values() for im in ims}
+        todo = [im for im in images if im.image_id in todo_ids]
+        judges: dict[str, Any] = {}
+        context = JudgeContext(device=_judge_device(spec.judge_device),
+                               model_cache=Path(spec.model_cache) if spec.model_cache else None)  # fmt: skip
+        for c in configs:
+            if pending[c.judge_id()]:
+                judges[c.judge_id()] = judge = build_judge(c, context)
+                update_manifest(store, judges={c.judge_id(): {"name": c.id, "version": c.version, "kind": c.kind,
+                                "revision": judge.revision, "attributes": judge.attributes,
+                                "config": c.model_dump(mode="json")}})  # fmt: skip
+        progress.start("judge", len(todo))
+        batches = 0
+        for batch in batched(todo, spec.judge_batch_size):
+            items = [JudgeInput(im.image_id, store.load_image(im), prompts[im.prompt_id]) for im in batch]
+            for jid, judge in judges.items():
+                mine = {im.image_id for im in pending[jid]}
+                sub = [it for it in items if it.image_id in mine]
+                if sub:
+                    counts["new"] += store.append_judgements(judge.judge(sub))
+            batches += 1
+            progress.advance(len(batch))
+            _maybe_fault("judge", batches)
+        progress.finish()
+        counts["total"] = len(store.read(JUDGEMENTS))
+    return RunManifest.model_validate(store.read_manifest()).stages["judge"]
+
+
+def _judge_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
+    """Recompute ``metrics.jsonl`` from the judgements (metrics are cheap and derived)."""
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.compute import compute_metrics as compute
+    from t2iaudit.metrics.table import load_table
+
+    with stage_status(store, "metrics") as counts:
+        values = compute(load_table(store.root), MetricsOptions.model_validate(spec.metrics))
+        store.write_metrics(values)
+        counts["new"] = counts["total"] = len(values)
+    return RunManifest.model_validate(store.read_manifest()).stages["metrics"]
+
+
+def write_report(store: RunStore) -> StageStatus:
+    """Write ``summary.md`` (and the HTML report where available) from the run directory."""
+    from t2iaudit.report.summary import write_summary
+
+    with stage_status(store, "report") as counts:
+        write_summary(store)
+        counts["new"] = counts["total"] = 1
+    return RunManifest.model_validate(store.read_manifest()).stages["report"]
+
+
+def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
+    """Backend input checks that need the expanded prompts; run before anything is written."""
+    from t2iaudit.generators.backends import GENERATORS
+
+    for entry in spec.models:
+        kind = GENERATORS.get(entry.generator)
+        if kind.check is not None:
+            kind.check(kind.config_model.model_validate(entry.options), prompts, spec.replicates)
+
+
+def run_audit(spec: AuditSpec, out: str | Path, *, spec_path: str | Path | None = None,
+              progress: Progress | None = None) -> RunStore:  # fmt: skip
+    """Run every stage of ``spec`` into ``out``; resumes whatever is already there."""
+    prompts = expand_prompts(spec)
+    check_inputs(spec, prompts)
+    store = open_run(spec, out, spec_path)
+    generate_images(store, spec, prompts, progress)
+    judge_images(store, spec, progress)
+    compute_metrics(store, spec)
+    write_report(store)
+    images = len(store.read(IMAGES))
+    judgements = len(store.read(JUDGEMENTS))
+    update_manifest(store, status="done", counts={"prompts": len(prompts), "images": images, "judgements": judgements})
+    return store

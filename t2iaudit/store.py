@@ -1,0 +1,205 @@
+"""The run directory: append-only JSONL records, content-addressed images, crash-safe resume.
+
+Layout (DESIGN.md, "The run directory")::
+
+    <run>/manifest.json  prompts.jsonl  images.jsonl  judgements.jsonl  metrics.jsonl
+    <run>/images/ab/<sha256>.png  summary.md
+
+Appends are whole lines written and flushed (and fsynced) once per batch. A process killed
+mid-write can leave a torn last line; it is detected and cut off before the next append, and
+ignored by readers. Images are written to a temporary name and renamed into place before their
+record is appended, so a record never points at a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from pydantic import BaseModel
+
+from t2iaudit.types import ImageRecord, Judgement, MetricValue, Prompt
+
+MANIFEST = "manifest.json"
+PROMPTS = "prompts.jsonl"
+IMAGES = "images.jsonl"
+JUDGEMENTS = "judgements.jsonl"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.md"
+
+
+def _dumps(record: BaseModel | dict[str, Any]) -> str:
+    data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, allow_nan=False)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the complete lines of a JSONL file; a torn last line (no newline) is skipped.
+
+    A malformed line that *is* newline-terminated is real corruption and raises ValueError
+    naming the file and line.
+    """
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.endswith(b"\n"):
+                return  # torn tail from a killed writer
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: line {lineno} is not valid JSON ({e})") from None
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut a torn last line off ``path``; returns the number of bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline; everything after it is the torn line.
+        pos = size - 1
+        chunk = 4096
+        while pos > 0:
+            start = max(0, pos - chunk)
+            f.seek(start)
+            block = f.read(pos - start)
+            idx = block.rfind(b"\n")
+            if idx >= 0:
+                keep = start + idx + 1
+                break
+            pos = start
+        else:
+            keep = 0
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return size - keep
+
+
+class RunStore:
+    """Reads and writes one run directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # -- generic -----------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def append(self, name: str, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+        """Append records as whole lines, flushed and fsynced together; returns how many."""
+        lines = [_dumps(r) + "\n" for r in records]
+        if not lines:
+            return 0
+        path = self.path(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(path)
+        with path.open("a", encoding="utf-8") as f:
+            f.write("".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+        return len(lines)
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.path(name)))
+
+    def write_lines(self, name: str, records: Iterable[BaseModel | dict[str, Any]]) -> None:
+        """Replace a whole JSONL file atomically (for derived files such as metrics)."""
+        body = "".join(_dumps(r) + "\n" for r in records)
+        write_atomic(self.path(name), body.encode("utf-8"))
+
+    def write_text(self, name: str, text: str) -> None:
+        write_atomic(self.path(name), text.encode("utf-8"))
+
+    # -- records -----------------------------------------------------------------
+    def prompts(self) -> list[Prompt]:
+        return [Prompt.model_validate(d) for d in self.read(PROMPTS)]
+
+    def write_prompts(self, prompts: Iterable[Prompt]) -> None:
+        """Record the prompts of the run, keeping any already there (prompt ids are stable)."""
+        have = {p.prompt_id for p in self.prompts()}
+        self.append(PROMPTS, [p for p in prompts if p.prompt_id not in have])
+
+    def images(self) -> list[ImageRecord]:
+        return [ImageRecord.model_validate(d) for d in self.read(IMAGES)]
+
+    def append_images(self, records: Iterable[ImageRecord]) -> int:
+        return self.append(IMAGES, records)
+
+    def judgements(self) -> list[Judgement]:
+        return [Judgement.model_validate(d) for d in self.read(JUDGEMENTS)]
+
+    def append_judgements(self, records: Iterable[Judgement]) -> int:
+        return self.append(JUDGEMENTS, records)
+
+    def metrics(self) -> list[MetricValue]:
+        return [MetricValue.model_validate(d) for d in self.read(METRICS)]
+
+    def write_metrics(self, values: Iterable[MetricValue]) -> None:
+        self.write_lines(METRICS, values)
+
+    # -- manifest ----------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.path(MANIFEST)
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def write_manifest(self, manifest: BaseModel | dict[str, Any]) -> None:
+        data = manifest.model_dump(mode="json") if isinstance(manifest, BaseModel) else manifest
+        body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+        write_atomic(self.path(MANIFEST), body.encode("utf-8"))
+
+    # -- images ------------------------------------------------------------------
+    def save_image(self, image: Image.Image) -> tuple[str, str]:
+        """Store a PNG under ``images/<sha[:2]>/<sha>.png``; returns (relative path, sha256)."""
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return self.save_image_bytes(buf.getvalue(), ".png")
+
+    def save_image_bytes(self, data: bytes, suffix: str) -> tuple[str, str]:
+        sha = hashlib.sha256(data).hexdigest()
+        rel = f"images/{sha[:2]}/{sha}{suffix}"
+        target = self.root / rel
+        if not target.exists():
+            write_atomic(target, data)
+        return rel, sha
+
+    def load_image(self, record: ImageRecord) -> Image.Image:
+        """Decode a stored image to RGB; a missing or corrupt file raises naming the path."""
+        path = self.root / record.path
+        try:
+            with Image.open(path) as im:
+                return im.convert("RGB")
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: cannot decode image {record.image_id} ({e})") from None

@@ -1,0 +1,108 @@
+"""The offline smoke audit end to end: files, idempotent re-runs, crash and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from t2iaudit import stages
+from t2iaudit.cli import app
+from tests.conftest import REPO
+
+SMOKE = REPO / "audits" / "smoke.yaml"
+RUN_FILES = ["manifest.json", "prompts.jsonl", "images.jsonl", "judgements.jsonl", "metrics.jsonl", "summary.md"]
+
+
+def _lines(run: Path, name: str) -> list[dict]:
+    return [json.loads(x) for x in (run / name).read_text().splitlines()]
+
+
+def _fingerprint(run: Path) -> dict:
+    """What must match between an interrupted-and-resumed run and an uninterrupted one."""
+    images = sorted((d["image_id"], d["sha256"], d["seed"]) for d in _lines(run, "images.jsonl"))
+    judgements = sorted((d["image_id"], d["judge_id"], d["attribute"], d["label"],
+                         json.dumps(d["scores"], sort_keys=True)) for d in _lines(run, "judgements.jsonl"))  # fmt: skip
+    metrics = sorted(json.dumps({k: d[k] for k in ("metric", "attribute", "scope", "value", "ci_low", "ci_high", "n",
+                                                   "n_unknown")}, sort_keys=True) for d in _lines(run, "metrics.jsonl"))  # fmt: skip
+    return {"images": images, "judgements": judgements, "metrics": metrics}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, tiny_cache):
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    result = CliRunner().invoke(app, ["audit", str(SMOKE), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_smoke_audit_writes_a_complete_run_directory(smoke_run):
+    for name in RUN_FILES:
+        assert (smoke_run / name).is_file(), name
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert manifest["status"] == "done"
+    assert all(s["status"] == "done" for s in manifest["stages"].values())
+    images = _lines(smoke_run, "images.jsonl")
+    prompts = _lines(smoke_run, "prompts.jsonl")
+    assert len(images) == len(prompts) * manifest["spec"]["replicates"]
+    for d in images:
+        assert (smoke_run / d["path"]).is_file()
+    judgements = _lines(smoke_run, "judgements.jsonl")
+    assert {(d["image_id"], d["attribute"]) for d in judgements} >= {(d["image_id"], "gender") for d in images}
+    assert manifest["models"]["tiny-sd"]["revision"].startswith("sha256:")
+    assert "torch" in manifest["packages"]
+    metrics = _lines(smoke_run, "metrics.jsonl")
+    assert metrics and all("n" in m and "n_unknown" in m for m in metrics)
+    assert "Limitations" in (smoke_run / "summary.md").read_text()
+
+
+def test_rerun_adds_nothing_and_loads_no_model(smoke_run, monkeypatch):
+    before = {n: (smoke_run / n).read_bytes() for n in ("images.jsonl", "judgements.jsonl")}
+    import t2iaudit.generators.diffusers as gd
+    import t2iaudit.judges.loader as jl
+
+    def forbidden(*a, **k):
+        raise AssertionError("a model was loaded on a re-run")
+
+    monkeypatch.setattr(gd, "DiffusersGenerator", forbidden)
+    monkeypatch.setattr(jl, "build_judge", forbidden)
+    result = CliRunner().invoke(app, ["audit", str(SMOKE), "--out", str(smoke_run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    for name, data in before.items():
+        assert (smoke_run / name).read_bytes() == data
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert manifest["stages"]["generate"]["new"] == 0
+    assert manifest["stages"]["judge"]["new"] == 0
+
+
+def test_stage_commands_work_on_an_existing_run(smoke_run):
+    runner = CliRunner()
+    for stage in ("generate", "judge", "metrics", "report"):
+        result = runner.invoke(app, [stage, str(smoke_run), "--quiet"] if stage in ("generate", "judge")
+                               else [stage, str(smoke_run)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "0 new" in result.output or stage in ("metrics", "report")
+
+
+def _crashing_audit(out: Path, fault: str) -> int:
+    env = {**os.environ, stages.FAULT_ENV: fault}
+    cmd = [sys.executable, "-m", "t2iaudit.cli", "audit", str(SMOKE), "--out", str(out), "--quiet"]
+    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, timeout=600).returncode
+
+
+def test_killed_run_resumes_to_the_same_result(smoke_run, tmp_path):
+    out = tmp_path / "crashed"
+    assert _crashing_audit(out, "generate:1") == 75  # hard exit after the first image batch
+    n_first = len(_lines(out, "images.jsonl"))
+    assert 0 < n_first < len(_lines(smoke_run, "images.jsonl"))
+    with (out / "images.jsonl").open("ab") as f:  # and a torn line, as a kill mid-write leaves
+        f.write(b'{"image_id": "tiny-sd/occ')
+    assert _crashing_audit(out, "judge:1") == 75  # resume, then crash again while judging
+    result = CliRunner().invoke(app, ["audit", str(SMOKE), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert _fingerprint(out) == _fingerprint(smoke_run)

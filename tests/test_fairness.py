@@ -1,0 +1,129 @@
+"""J4 (MJ-Bench judge fairness): hand-computed ACC, NDS, GES, options, and the CLI command."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from t2iaudit.cli_labels import register
+from t2iaudit.metrics.fairness import (
+    dispersion_score,
+    equality_score,
+    gini,
+    judge_fairness,
+    judge_fairness_report,
+    minmax,
+    pair_accuracy,
+)
+
+G1 = [0.5, 0.55, 0.9]
+SIGMA1 = math.sqrt((0.15**2 + 0.1**2 + 0.25**2) / 3)
+NDS1 = 1 - SIGMA1 / 0.65
+GES1 = 1 - 0.8 / 5.85  # Gini = (2 * 4.3 - 4 * 1.95) / (3 * 1.95)
+
+
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"item": ["g1"] * 3 + ["g2"] * 2, "score": G1 + [1.0, 1.0], "judge": list("aabab")})
+
+
+def test_per_group_formulas():
+    assert pair_accuracy(np.array(G1)) == pytest.approx(1 / 3)
+    assert pair_accuracy(np.array([0.0, 0.1])) == 1.0  # the tolerance is inclusive
+    assert pair_accuracy(np.array([0.3])) is None
+    assert dispersion_score(np.array(G1)) == pytest.approx(NDS1)
+    assert gini(np.array(G1)) == pytest.approx(0.8 / 5.85)
+    assert gini(np.array([0.0, 0.0, 1.0])) == pytest.approx(2 / 3)  # (n - 1)/n: one item has all
+    assert equality_score(np.array([2.0, 2.0])) == 1.0 and dispersion_score(np.array([0.0, 0.0])) == 1.0
+    assert dispersion_score(np.array([-1.0, 1.0])) is None  # mean 0 with spread: undefined
+    with pytest.raises(ValueError, match="non-negative"):
+        gini(np.array([-1.0, 2.0]))
+    np.testing.assert_allclose(minmax(np.array([2.0, 4.0, 3.0])), [0, 1, 0.5])
+    np.testing.assert_allclose(minmax(np.array([3.0, 3.0])), [1, 1])
+
+
+def test_group_and_item_weighting_without_normalisation():
+    r = judge_fairness(frame(), "score", "item", normalize="none", weighting="group", resamples=0)
+    assert r.acc == pytest.approx(100 * (1 / 3 + 1) / 2)
+    assert r.nds == pytest.approx(100 * (NDS1 + 1) / 2) and r.ges == pytest.approx(100 * (GES1 + 1) / 2)
+    assert (r.n_groups, r.n_items) == (2, 5) and r.intervals["ACC"] == (None, None)
+    r = judge_fairness(frame(), "score", "item", normalize="none", weighting="item", resamples=0)
+    assert r.acc == pytest.approx(100 * (3 * (1 / 3) + 2 * 1) / 5)
+    assert r.ges == pytest.approx(100 * (3 * GES1 + 2) / 5)
+
+
+def test_minmax_normalisation_over_the_whole_table():
+    r = judge_fairness(frame(), "score", "item", normalize="minmax", weighting="group", resamples=200)
+    g1 = np.array([0.0, 0.1, 0.8])  # (s - 0.5) / 0.5
+    nds1 = 1 - g1.std() / g1.mean()
+    ges1 = 1 - (2 * (0.2 + 2.4) - 4 * 0.9) / (3 * 0.9)
+    assert r.acc == pytest.approx(100 * (1 / 3 + 1) / 2)
+    assert r.nds == pytest.approx(100 * (nds1 + 1) / 2) and r.ges == pytest.approx(100 * (ges1 + 1) / 2)
+    low, high = r.intervals["GES"]
+    assert low <= r.ges <= high
+
+
+def test_report_by_column_normalises_before_splitting():
+    report = judge_fairness_report(frame(), "score", "item", by="judge", normalize="minmax", resamples=0)
+    assert report["by"] == "judge" and set(report["results"]) == {"a", "b"}
+    b = report["results"]["b"]  # g1: 0.55 -> 0.1 alone; g2: 1.0 -> 1.0 alone
+    assert b["n_groups"] == 2 and b["ACC"] is None and b["NDS"] == 100.0
+    single = judge_fairness_report(frame().iloc[:1], "score", "item", resamples=0)
+    assert (single["ACC"], single["NDS"], single["GES"], single["n_items"]) == (None, 100.0, 100.0, 1)
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def cli() -> tuple[CliRunner, typer.Typer]:
+    app = typer.Typer()
+    register(app)
+    return CliRunner(), app
+
+
+def test_cli_prints_json(tmp_path: Path, cli):
+    runner, app = cli
+    f = tmp_path / "scores.csv"
+    frame().to_csv(f, index=False)
+    result = runner.invoke(app, ["judge-fairness", str(f), "--score", "score", "--group", "item",
+                                 "--normalize", "none", "--weighting", "item", "--resamples", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["ACC"] == pytest.approx(60.0) and out["weighting"] == "item" and out["normalize"] == "none"
+    result = runner.invoke(app, ["judge-fairness", str(f), "--score", "score", "--group", "item", "--by", "judge"])
+    assert result.exit_code == 0 and set(json.loads(result.stdout)["results"]) == {"a", "b"}
+
+
+def test_cli_reads_jsonl(tmp_path: Path, cli):
+    runner, app = cli
+    f = tmp_path / "scores.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in frame().to_dict("records")) + "\n")
+    result = runner.invoke(app, ["judge-fairness", str(f), "--score", "score", "--group", "item"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_groups"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("item,score\ng1,0.5\n", ["--group", "missing"], "missing required column 'missing'"),
+        ("item,score\ng1,high\n", [], "row 2, column score: 'high' is not a number"),
+        ("item,score\ng1,-1\ng1,2\n", ["--normalize", "none"], "non-negative"),
+        ("item,score\ng1,1\n", ["--weighting", "pairs"], "--weighting must be item or group"),
+    ],
+)
+def test_cli_errors(tmp_path: Path, cli, content: str, args: list[str], message: str):
+    runner, app = cli
+    f = tmp_path / "scores.csv"
+    f.write_text(content)
+    base = ["judge-fairness", str(f), "--score", "score", "--group", "item"]
+    result = runner.invoke(app, base + args)
+    assert result.exit_code == 2
+    assert message in result.output

@@ -1,0 +1,193 @@
+"""J1-J3: hand-computed kappas, abstention, and the judge-error correction (with a coverage
+simulation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from t2iaudit.errors import InputError
+from t2iaudit.metrics.compute import MetricsOptions
+from t2iaudit.metrics.judges import (
+    cohen_kappa,
+    corrected_interval,
+    corrected_shares,
+    fleiss_kappa,
+    judge_validity_family,
+    load_calibration,
+    project_simplex,
+)
+from t2iaudit.metrics.table import JudgementTable
+
+GENDER = ["female", "male"]
+
+
+def table(labels: dict[str, str], label_sets: dict[str, list[str]], attribute: str = "gender") -> JudgementTable:
+    """``labels[judge]`` is a string of f/m/u (female, male, unknown), one letter per image."""
+    names = {"f": "female", "m": "male", "u": "unknown", "n": "nonbinary"}
+    rows: list[dict[str, Any]] = []
+    for judge, letters in labels.items():
+        for i, letter in enumerate(letters):
+            rows.append({
+                "image_id": f"img{i}", "model_id": "m1" if i % 2 == 0 else "m2", "prompt_id": f"p{i % 3}",
+                "replicate": 0, "judge_id": judge, "attribute": attribute, "label": names[letter],
+                "set_id": "s", "template_id": "t", "expected_people": 1, "reference": None,
+            })  # fmt: skip
+    return JudgementTable(pd.DataFrame(rows), {j: {attribute: ls} for j, ls in label_sets.items()})
+
+
+def pick(values, metric: str, **scope: str):
+    hits = [v for v in values if v.metric == metric and v.scope == scope]
+    assert len(hits) == 1, (metric, scope, [v.scope for v in values if v.metric == metric])
+    return hits[0]
+
+
+OPTS = MetricsOptions(bootstrap_resamples=200, seed=0)
+
+
+def test_cohen_kappa_hand_computed():
+    a, b = np.array(list("aabbaabb")), np.array(list("aabbabba"))
+    kappa, p_o = cohen_kappa(a, b, ["a", "b"])  # p_o = 6/8, p_e = 0.5
+    assert p_o == 0.75 and kappa == pytest.approx(0.5)
+    # Unbalanced marginals: p_o = 0.8, p_e = 0.7*0.7 + 0.3*0.3 = 0.58 -> kappa = 0.22/0.42.
+    a, b = np.array(list("aaaaaaabbb")), np.array(list("aaaaaabbba"))
+    assert cohen_kappa(a, b, ["a", "b"])[0] == pytest.approx(0.22 / 0.42)
+    assert cohen_kappa(np.array(["a"] * 3), np.array(["a"] * 3), ["a", "b"]) == (None, 1.0)
+
+
+def test_fleiss_kappa_hand_computed_and_wikipedia_example():
+    ratings = np.array([list("aaa"), list("aab"), list("bbb"), list("abb")])
+    assert fleiss_kappa(ratings, ["a", "b"]) == pytest.approx(1 / 3)  # P = 2/3, P_e = 1/2
+    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]  # fmt: skip
+    wiki = np.array([sum(([str(k)] * c for k, c in enumerate(row)), []) for row in counts])
+    assert fleiss_kappa(wiki, [str(k) for k in range(5)]) == pytest.approx(0.20993, abs=1e-5)  # Fleiss 1971 example
+
+
+def test_j1_pairs_only_judges_with_matching_label_sets():
+    t = table(
+        {"j1": "ffmmffmmf", "j2": "ffmmfmmfu", "j3": "ffmmffmmn"},
+        {"j1": GENDER, "j2": ["male", "female"], "j3": [*GENDER, "nonbinary"]},
+    )
+    values = judge_validity_family(t, OPTS)
+    kappa = pick(values, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2")
+    assert kappa.value == pytest.approx(0.5) and kappa.n == 8 and kappa.n_unknown == 1
+    assert kappa.ci_low <= kappa.value <= kappa.ci_high
+    raw = pick(values, "J1_raw_agreement", judge_id="j1", judge_id_b="j2")
+    assert raw.value == 0.75 and raw.ci_low < 0.75 < raw.ci_high
+    assert not [v for v in values if "j3" in v.scope.values() and v.metric.startswith("J1")]
+    per_model = pick(values, "J1_cohen_kappa", model_id="m1", judge_id="j1", judge_id_b="j2")
+    assert per_model.n == 4  # images 0, 2, 4, 6 (image 8 has an unknown)
+
+
+def test_j1_fleiss_for_three_judges():
+    t = table({"j1": "fffm", "j2": "ffmm", "j3": "fmmm"}, {j: GENDER for j in ("j1", "j2", "j3")})
+    values = judge_validity_family(t, MetricsOptions(bootstrap_resamples=0))
+    fleiss = pick(values, "J1_fleiss_kappa", judge_ids="j1,j2,j3")
+    assert fleiss.value == pytest.approx(1 / 3) and fleiss.n == 4 and fleiss.ci_low is None
+    assert len([v for v in values if v.metric == "J1_cohen_kappa" and "model_id" not in v.scope]) == 3
+
+
+def test_j1_single_image_and_all_unknown():
+    one = judge_validity_family(table({"j1": "f", "j2": "m"}, {"j1": GENDER, "j2": GENDER}), OPTS)
+    k = pick(one, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2")
+    assert k.n == 1 and k.ci_low is None  # kappa = (0 - 0)/(1 - 0) = 0 for one disagreement
+    assert k.value == 0.0
+    none = judge_validity_family(table({"j1": "uu", "j2": "fm"}, {"j1": GENDER, "j2": GENDER}), OPTS)
+    k = pick(none, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2")
+    assert (k.value, k.n, k.n_unknown) == (None, 0, 2)
+
+
+def test_j2_unknown_rate_per_judge_model_prompt():
+    values = judge_validity_family(table({"j1": "fuuufm"}, {"j1": GENDER}), OPTS)
+    m1 = pick(values, "J2_unknown_rate", judge_id="j1", model_id="m1")  # images 0, 2, 4: f u f
+    assert (m1.value, m1.n, m1.n_unknown) == (pytest.approx(1 / 3), 3, 1)
+    p = pick(values, "J2_unknown_rate", judge_id="j1", model_id="m2", prompt_id="p1")  # image 1: u
+    assert p.value == 1.0 and p.params["unknown_in_denominator"] is True
+
+
+# -- J3 -----------------------------------------------------------------------------------------
+
+
+def test_project_simplex():
+    out = project_simplex(np.array([[0.5, 0.7, -0.1], [1 / 3, 1 / 3, 1 / 3], [2.0, 0.0, 0.0], [-1.0, -1.0, 0.0]]))
+    np.testing.assert_allclose(out, [[0.4, 0.6, 0], [1 / 3, 1 / 3, 1 / 3], [1, 0, 0], [0.0, 0.0, 1.0]])
+
+
+def test_corrected_shares_inverts_a_known_confusion_matrix():
+    c = np.array([[80, 20], [10, 90]])  # C = [[.8, .2], [.1, .9]]
+    q = np.array([0.3, 0.7])
+    p = np.array([[0.8, 0.2], [0.1, 0.9]]).T @ q
+    np.testing.assert_allclose(corrected_shares(c, p * 1000), q, atol=1e-12)
+    np.testing.assert_allclose(corrected_shares(np.eye(3) * 5, np.array([2, 3, 5])), [0.2, 0.3, 0.5])
+    # A true class never seen in calibration: its row is taken as the identity.
+    np.testing.assert_allclose(corrected_shares(np.array([[10, 0], [0, 0]]), np.array([1, 3])), [0.25, 0.75])
+
+
+def test_corrected_interval_covers_truth_in_simulation():
+    """A judge with a known confusion matrix labels images with a known true distribution."""
+    rng = np.random.default_rng(2024)
+    conf = np.array([[0.8, 0.15, 0.05], [0.1, 0.8, 0.1], [0.05, 0.15, 0.8]])
+    truth = np.array([0.5, 0.3, 0.2])
+    runs, covered = 200, np.zeros(3)
+    for _ in range(runs):
+        calibration = np.stack([rng.multinomial(100, conf[j]) for j in range(3)])
+        true_counts = rng.multinomial(600, truth)
+        judged = sum(rng.multinomial(true_counts[j], conf[j]) for j in range(3))
+        _, low, high = corrected_interval(calibration, judged[None], 300, rng)
+        covered += (low <= truth) & (truth <= high)
+    assert (covered / runs >= 0.9).all(), covered / runs
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def test_load_calibration_reads_bom_and_any_column_order(tmp_path: Path):
+    f = write(tmp_path / "cal.csv", "\ufeffjudged_gender,gender,path\nfemale,female,a.png\nmale,,b.png\n")
+    cal = load_calibration(f)
+    assert cal.paths == ["a.png", "b.png"] and cal.truth == {"gender": ["female", None]}
+    true, judged = cal.pairs("gender")
+    assert list(true) == ["female"] and list(judged) == ["female"]
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("", "empty file"),
+        ("image,gender\na.png,female\n", "missing column 'path'"),
+        ("path\na.png\n", "no attribute column"),
+        ("path,gender\na.png,female\na.png,male\n", r"row 3, column path: duplicate image \(first in row 2\)"),
+        ("path,gender\n,female\n", "row 2, column path: empty image path"),
+        (b"path,gender\na.png,f\xe9male\n", "row 2: not UTF-8"),
+    ],
+)
+def test_load_calibration_errors(tmp_path: Path, content: str | bytes, match: str):
+    f = write(tmp_path / "cal.csv", content)
+    with pytest.raises(InputError, match=match) as err:
+        load_calibration(f)
+    assert err.value.file == str(f)
+    with pytest.raises(InputError, match="not found"):
+        load_calibration(tmp_path / "missing.csv")
+
+
+def test_j3_family_with_calibration_file(tmp_path: Path):
+    rows = ["path,gender,judged_gender"] + [f"c{i}.png,female,female" for i in range(8)]
+    rows += [f"d{i}.png,female,male" for i in range(2)] + [f"e{i}.png,male,male" for i in range(10)]
+    f = write(tmp_path / "cal.csv", "\n".join(rows) + "\n")  # C = [[.8, .2], [0, 1]]
+    t = table({"j1": "ffffmmmmmu"}, {"j1": GENDER})  # p = (4/9, 5/9) over 9 labelled images
+    opts = MetricsOptions(bootstrap_resamples=100, family_options={"judge_validity": {"calibration": {"j1": str(f)}}})
+    values = [v for v in judge_validity_family(t, opts) if v.metric == "J3_corrected_share"]
+    share = {(v.scope["model_id"], v.params["label"]): v for v in values}
+    m1 = share[("m1", "female")]  # images 0,2,4,6,8: f f m m m -> p = (.4, .6); q_f = .4/.8 = .5
+    assert m1.value == pytest.approx(0.5) and m1.params["judged_share"] == pytest.approx(0.4)
+    assert m1.n == 5 and m1.params["n_calibration"] == 20 and m1.params["uncalibrated"] == []
+    bad = write(tmp_path / "bad.csv", "path,gender,judged_gender\na.png,woman,female\n")
+    opts = MetricsOptions(family_options={"judge_validity": {"calibration": {"j1": str(bad)}}})
+    with pytest.raises(InputError, match="'woman' is not declared"):
+        judge_validity_family(t, opts)

@@ -1,0 +1,71 @@
+"""The run directory: round trips, torn-line recovery, atomic image writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from t2iaudit.store import IMAGES, RunStore, read_jsonl, repair_torn_tail
+from t2iaudit.types import Judgement, Prompt
+
+
+def _j(i: int) -> Judgement:
+    return Judgement(image_id=f"m/p/{i}", judge_id="j@1#x", attribute="gender", label="female",
+                     scores={"female": 0.9, "male": 0.1}, raw={"n": i})  # fmt: skip
+
+
+def test_records_round_trip(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.append_judgements([_j(0), _j(1)])
+    store.append_judgements([_j(2)])
+    assert store.judgements() == [_j(0), _j(1), _j(2)]
+    p = Prompt(prompt_id="s/t/a", set_id="s", template_id="t", text="a photo", requested={"gender": "female"})
+    store.write_prompts([p])
+    store.write_prompts([p])  # idempotent: prompt ids are stable
+    assert store.prompts() == [p]
+
+
+def test_torn_last_line_is_ignored_then_cut_before_next_append(tmp_path):
+    store = RunStore(tmp_path)
+    store.append_judgements([_j(0), _j(1)])
+    path = store.path("judgements.jsonl")
+    with path.open("ab") as f:  # a writer killed halfway through a line
+        f.write(b'{"image_id": "m/p/2", "judge_id": "j@1#x", "attri')
+    assert [j.image_id for j in store.judgements()] == ["m/p/0", "m/p/1"]
+    store.append_judgements([_j(3)])
+    assert [j.image_id for j in store.judgements()] == ["m/p/0", "m/p/1", "m/p/3"]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_repair_without_any_newline_empties_file(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1')
+    assert repair_torn_tail(path) == 7
+    assert path.read_bytes() == b""
+    assert repair_torn_tail(path) == 0
+
+
+def test_corrupt_complete_line_is_an_error_naming_file_and_line(tmp_path):
+    path = tmp_path / IMAGES
+    path.write_text('{"a": 1}\nnot json\n{"b": 2}\n')
+    with pytest.raises(ValueError, match=r"images.jsonl: line 2"):
+        list(read_jsonl(path))
+
+
+def test_images_are_content_addressed_and_written_whole(tmp_path):
+    store = RunStore(tmp_path)
+    im = Image.new("RGB", (8, 8), (200, 10, 10))
+    rel, sha = store.save_image(im)
+    assert rel == f"images/{sha[:2]}/{sha}.png"
+    assert (tmp_path / rel).is_file()
+    assert not list((tmp_path / "images").rglob("*.tmp"))
+    assert store.save_image(im) == (rel, sha)  # same pixels, same file
+
+
+def test_metrics_file_is_replaced_atomically(tmp_path):
+    store = RunStore(tmp_path)
+    store.write_lines("metrics.jsonl", [{"a": 1}, {"a": 2}])
+    store.write_lines("metrics.jsonl", [{"a": 3}])
+    assert store.read("metrics.jsonl") == [{"a": 3}]

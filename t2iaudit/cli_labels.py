@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
 
 from t2iaudit.errors import InputError
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def _input_errors(fn: F) -> F:
-    """Bad input -> one line ``error: ...`` on stderr and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@_input_errors
 def import_labels_command(
     file: Path = typer.Argument(..., help="CSV, TSV or JSONL of labels: image_id, model_id, prompt_id, attributes."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (must not hold a run)."),
@@ -64,7 +44,6 @@ def import_labels_command(
             typer.echo(f"  {attribute}: {summary.empty[attribute]} empty cells -> unknown")
 
 
-@_input_errors
 def judge_fairness_command(
     table: Path = typer.Argument(..., help="CSV, TSV or JSONL with one row per scored image."),
     score: str = typer.Option(..., "--score", help="Column with the judge's score."),
@@ -105,5 +84,7 @@ def judge_fairness_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``import-labels`` and ``judge-fairness`` to the ``t2iaudit`` app."""
-    app.command("import-labels")(import_labels_command)
-    app.command("judge-fairness")(judge_fairness_command)
+    from t2iaudit.cli import handles_input_errors
+
+    app.command("import-labels")(handles_input_errors(import_labels_command))
+    app.command("judge-fairness")(handles_input_errors(judge_fairness_command))

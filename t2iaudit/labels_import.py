@@ -67,15 +67,10 @@ def parse_map_options(options: list[str]) -> LabelMap:
 
 def load_label_map(path: str | Path) -> LabelMap:
     """A YAML label map: ``{attribute: {raw: label, ...}, ...}``."""
-    import yaml
+    from t2iaudit.yamlfile import read_yaml
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError("label map not found", file=path) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid YAML ({e})", file=path) from None
+    data = read_yaml(path, "label map")
     if not isinstance(data, dict):
         raise InputError("expected a mapping attribute -> {raw value: label}", file=path)
     out: LabelMap = {}

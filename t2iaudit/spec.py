@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from t2iaudit.errors import InputError, pydantic_field_path
 from t2iaudit.registry import UnknownNameError
+from t2iaudit.yamlfile import read_yaml
 
 
 class SpecModel(BaseModel):
@@ -59,6 +59,10 @@ class AuditSpec(SpecModel):
     models: list[ModelEntry] = Field(min_length=1)
     judges: list[str] = Field(default_factory=list)
     """Shipped judge ids or paths to judge YAML files."""
+    calibration: dict[str, str] = Field(default_factory=dict)
+    """Judge (as named in ``judges``) -> CSV of calibration images (``path``, relative to the
+    CSV) and their true labels (one column per attribute). The judge labels these images too,
+    and J3 corrects its distributions with the measured confusion matrix."""
     metrics: dict[str, Any] = Field(default_factory=dict)
     """Options of the metrics stage (``t2iaudit.metrics.compute.MetricsOptions``)."""
     judge_batch_size: int = Field(16, ge=1)
@@ -96,12 +100,7 @@ def load_spec(path: str | Path) -> AuditSpec:
     from t2iaudit.promptsets import load_prompt_set
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("audit spec not found", file=path) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid YAML: {e}", file=path) from None
+    data = read_yaml(path, "audit spec")
     if not isinstance(data, dict):
         raise InputError("an audit spec must be a mapping", file=path)
     models = data.get("models")
@@ -164,6 +163,16 @@ def load_spec(path: str | Path) -> AuditSpec:
             raise
         judges.append(resolved)
 
+    calibration = {}
+    for name, csv_path in spec.calibration.items():
+        judge = _spec_dir_path(name, spec_dir)
+        if judge not in judges:
+            raise InputError(f"judge {name!r} is not in this spec's judges", file=path, field=f"calibration.{name}")
+        from t2iaudit.metrics.calibration import load_calibration
+
+        calibration[judge] = _spec_dir_path(csv_path, spec_dir)
+        load_calibration(calibration[judge])  # errors name the CSV, row and column
+
     from t2iaudit.metrics.compute import MetricsOptions
 
     try:
@@ -175,7 +184,13 @@ def load_spec(path: str | Path) -> AuditSpec:
     if cache is not None:
         cache = str((spec_dir / os.path.expanduser(cache)).resolve())
     return spec.model_copy(
-        update={"models": resolved_models, "prompts": prompts, "judges": judges, "model_cache": cache}
+        update={
+            "models": resolved_models,
+            "prompts": prompts,
+            "judges": judges,
+            "calibration": calibration,
+            "model_cache": cache,
+        }
     )
 
 

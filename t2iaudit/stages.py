@@ -250,6 +250,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
     Images are decoded once per batch and shared by all judges; a judge is only loaded when it
     has work. Each judge's labels for a batch are appended in one write.
     """
+    from t2iaudit.calibrate import calibrate_judge, calibration_file
     from t2iaudit.judges.base import JudgeContext, JudgeInput
     from t2iaudit.judges.loader import build_judge, load_judge_config
 
@@ -263,10 +264,12 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
         todo_ids = {im.image_id for ims in pending.values() for im in ims}
         todo = [im for im in images if im.image_id in todo_ids]
         judges: dict[str, Any] = {}
+        calibrating = {c.judge_id(): spec.calibration[name] for c, name in zip(configs, spec.judges)
+                       if name in spec.calibration and not calibration_file(store, c).exists()}  # fmt: skip
         context = JudgeContext(device=_judge_device(spec.judge_device),
                                model_cache=Path(spec.model_cache) if spec.model_cache else None)  # fmt: skip
         for c in configs:
-            if pending[c.judge_id()]:
+            if pending[c.judge_id()] or c.judge_id() in calibrating:
                 judges[c.judge_id()] = judge = build_judge(c, context)
                 update_manifest(store, judges={c.judge_id(): {"name": c.id, "version": c.version, "kind": c.kind,
                                 "revision": judge.revision, "attributes": judge.attributes,
@@ -284,8 +287,18 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
             progress.advance(len(batch))
             _maybe_fault("judge", batches)
         progress.finish()
+        for c in configs:
+            if c.judge_id() in calibrating:
+                out = calibrate_judge(store, c, lambda c=c: judges[c.judge_id()], calibrating[c.judge_id()],
+                                      spec.judge_batch_size)  # fmt: skip
+                update_manifest(store, judges={c.judge_id(): {**_manifest_judge(store, c.judge_id()),
+                                "calibration": out.relative_to(store.root).as_posix()}})  # fmt: skip
         counts["total"] = len(store.read(JUDGEMENTS))
     return RunManifest.model_validate(store.read_manifest()).stages["judge"]
+
+
+def _manifest_judge(store: RunStore, judge_id: str) -> dict[str, Any]:
+    return dict(RunManifest.model_validate(store.read_manifest()).judges.get(judge_id, {}))
 
 
 def _judge_device(device: str) -> str:
@@ -298,15 +311,30 @@ def _judge_device(device: str) -> str:
 
 def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
     """Recompute ``metrics.jsonl`` from the judgements (metrics are cheap and derived)."""
-    from t2iaudit.metrics.compute import MetricsOptions
     from t2iaudit.metrics.compute import compute_metrics as compute
     from t2iaudit.metrics.table import load_table
 
     with stage_status(store, "metrics") as counts:
-        values = compute(load_table(store.root), MetricsOptions.model_validate(spec.metrics))
+        values = compute(load_table(store.root), metrics_options(store, spec))
         store.write_metrics(values)
         counts["new"] = counts["total"] = len(values)
     return RunManifest.model_validate(store.read_manifest()).stages["metrics"]
+
+
+def metrics_options(store: RunStore, spec: AuditSpec) -> Any:
+    """The spec's metric options, plus the judged calibration sets of this run (for J3)."""
+    from t2iaudit.metrics.compute import MetricsOptions
+
+    data = dict(spec.metrics)
+    judges = RunManifest.model_validate(store.read_manifest()).judges
+    files = {jid: str(store.path(info["calibration"])) for jid, info in judges.items() if info.get("calibration")}
+    if files:
+        family = dict(data.get("family_options", {}))
+        validity = dict(family.get("judge_validity", {}))
+        validity["calibration"] = {**files, **validity.get("calibration", {})}
+        family["judge_validity"] = validity
+        data["family_options"] = family
+    return MetricsOptions.model_validate(data)
 
 
 def write_report(store: RunStore) -> StageStatus:

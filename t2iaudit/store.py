@@ -202,4 +202,7 @@ class RunStore:
             with Image.open(path) as im:
                 return im.convert("RGB")
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: cannot decode image {record.image_id} ({e})") from None
+            from t2iaudit.errors import InputError
+
+            raise InputError(f"cannot decode image {record.image_id} ({e}); delete its line from images.jsonl "
+                             "to regenerate it", file=path) from None  # fmt: skip

@@ -35,8 +35,14 @@ def _fingerprint(run: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, tiny_cache):
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    result = CliRunner().invoke(app, ["audit", str(SMOKE), "--out", str(out), "--quiet"])
+    elsewhere = tmp_path_factory.mktemp("smoke")
+    out = elsewhere / "run"
+    cwd = os.getcwd()
+    os.chdir(elsewhere)  # the smoke spec runs from any working directory
+    try:
+        result = CliRunner().invoke(app, ["audit", str(SMOKE), "--out", "run", "--quiet"])
+    finally:
+        os.chdir(cwd)
     assert result.exit_code == 0, result.output
     return out
 
@@ -59,6 +65,36 @@ def test_smoke_audit_writes_a_complete_run_directory(smoke_run):
     metrics = _lines(smoke_run, "metrics.jsonl")
     assert metrics and all("n" in m and "n_unknown" in m for m in metrics)
     assert "Limitations" in (smoke_run / "summary.md").read_text()
+
+
+def test_smoke_audit_runs_every_judge_kind_with_scores_and_raw_outputs(smoke_run):
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    kinds = {info["kind"]: jid for jid, info in manifest["judges"].items()}
+    assert set(kinds) == {"face", "clip", "mllm", "caption"}
+    backends = {info["config"].get("backend") for info in manifest["judges"].values() if info["kind"] == "clip"}
+    assert backends == {"transformers", "open_clip"}
+    judgements = _lines(smoke_run, "judgements.jsonl")
+    n_images = len(_lines(smoke_run, "images.jsonl"))
+    for jid, info in manifest["judges"].items():
+        mine = [d for d in judgements if d["judge_id"] == jid]
+        assert len(mine) == n_images * len(info["attributes"]), jid
+        for d in mine:
+            labels = info["attributes"][d["attribute"]]
+            assert d["label"] in labels + ["unknown"] or (not labels and d["label"] == "text")
+            if info["kind"] in ("clip", "mllm") and d["attribute"] != "clipscore":
+                assert set(d["scores"]) >= set(labels)  # the full score vector
+    captions = [d for d in judgements if d["judge_id"] == kinds["caption"]]
+    assert all(isinstance(d["raw"], str) for d in captions if d["label"] == "text")
+    metrics = _lines(smoke_run, "metrics.jsonl")
+    kappas = {(m["attribute"], m["scope"]["judge_id"], m["scope"]["judge_id_b"]) for m in metrics
+              if m["metric"] == "J1_cohen_kappa"}  # fmt: skip
+    pairs = {frozenset((j, k)) for a, j, k in kappas if a == "gender"}
+    clips = frozenset(jid for jid, info in manifest["judges"].items() if info["kind"] == "clip")
+    assert clips in pairs  # the two CLIP backends are compared
+    assert frozenset((kinds["face"], kinds["mllm"])) in pairs
+    assert {"share", "D1_mad", "D9_tv", "J2_unknown_rate", "H1_hallucination", "H2_miss_rate"} <= {
+        m["metric"] for m in metrics
+    }
 
 
 def test_rerun_adds_nothing_and_loads_no_model(smoke_run, monkeypatch):

@@ -127,3 +127,33 @@ def test_cli_errors(tmp_path: Path, cli, content: str, args: list[str], message:
     result = runner.invoke(app, base + args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_fairness_family_scores_requested_variants_inside_an_audit():
+    """J4 on a judge's own numeric scores: variants = prompts differing only in the requested gender."""
+    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.table import JudgementTable, build_frame
+
+    values = {("doctor", "female"): 0.8, ("doctor", "male"): 0.4, ("nurse", "female"): 0.5, ("nurse", "male"): 0.5}
+    prompts, images, judgements = [], [], []
+    for (occ, gender), v in values.items():
+        pid = f"explicit/gender/{gender}-{occ}"
+        prompts.append({"prompt_id": pid, "set_id": "explicit", "template_id": "gender", "expected_people": 1,
+                        "text": f"a photo of a {gender} {occ}", "requested": {"gender": gender},
+                        "slots": {"gender": gender, "occupation": occ}})  # fmt: skip
+        for r, jitter in enumerate((-0.05, 0.05)):  # the variant's score is the mean over its images
+            images.append({"image_id": f"{pid}/{r}", "model_id": "m", "prompt_id": pid, "replicate": r})
+            judgements.append({"image_id": f"{pid}/{r}", "judge_id": "clip", "attribute": "clipscore",
+                               "label": "value", "scores": {"value": v + jitter}, "raw": None})  # fmt: skip
+    judgements.append({"image_id": images[0]["image_id"], "judge_id": "clip", "attribute": "clipscore",
+                       "label": "unknown", "scores": {}, "raw": None})  # fmt: skip
+    table = JudgementTable(build_frame(judgements, images, prompts), {"clip": {"clipscore": ["value"]}})
+    out = compute_metrics(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
+    got = {v.metric: v for v in out}
+    # min-max over the cell: doctor 1.0 / 0.0, nurse 0.25 / 0.25
+    assert got["J4_acc"].value == pytest.approx(50.0)  # doctor pair differs, nurse pair agrees
+    assert got["J4_nds"].value == pytest.approx(50.0)  # doctor 1 - 0.5/0.5 = 0, nurse 1
+    assert got["J4_ges"].value == pytest.approx(75.0)  # doctor Gini 0.5, nurse 0
+    assert got["J4_acc"].n == 4 and got["J4_acc"].n_unknown == 1
+    assert got["J4_acc"].params["requested"] == "gender"
+    assert got["J4_acc"].scope == {"judge_id": "clip", "model_id": "m", "template_id": "gender"}

@@ -283,3 +283,24 @@ def test_parse_answer_is_strict_about_options() -> None:
     assert parse_answer("   ", q) == (None, "empty")
     counts = Counter(parse_answer(t, q)[1] for t in ('{"answer": "4"}', '{"answer": "unknown"}'))
     assert counts == Counter({"out_of_options": 1, None: 1})
+
+
+def test_failure_counts_appear_in_the_metrics(results: tuple) -> None:
+    """Unknowns from a misbehaving server are counted per failure kind (J2), not dropped."""
+    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.table import JudgementTable, build_frame
+
+    _, judge, out, _ = results
+    judgements = [j.model_dump() for j in out.values()]
+    images = [
+        {"image_id": i, "model_id": "m", "prompt_id": "p", "replicate": n} for n, i in enumerate(["img0", "img1"])
+    ]
+    prompts = [{"prompt_id": "p", "set_id": "s", "template_id": "t", "expected_people": 1, "text": "a photo"}]
+    table = JudgementTable(build_frame(judgements, images, prompts), {judge.judge_id: judge.attributes})
+    values = compute_metrics(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
+    failures = {(v.attribute, v.params["error"]): v for v in values if v.metric == "J2_failure_rate"}
+    assert failures["malformed", "not_json"].value == 1.0 and failures["malformed", "not_json"].n == 2
+    assert failures["slow", "timeout"].n_unknown == 2
+    assert ("valid", None) not in failures and not any(a == "valid" for a, _ in failures)
+    unknown = {v.attribute: v for v in values if v.metric == "J2_unknown_rate" and "prompt_id" not in v.scope}
+    assert unknown["http500"].value == 1.0 and unknown["valid"].value == 0.0

@@ -78,3 +78,41 @@ def test_bad_mapping_names_csv_row_and_column(tmp_path, astronaut, rows, field):
     result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(tmp_path / "run"), "--quiet"])
     assert result.exit_code == 2
     assert "map.csv" in result.output and field in result.output
+
+
+def test_calibration_set_is_judged_once_and_corrects_shares(tmp_path, astronaut):
+    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"],
+                                              ["room.png", "astronauts/photo/an-empty-room"]])  # fmt: skip
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    astronaut.save(cal / "a.png")
+    astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(cal / "b.png")
+    Image.new("RGB", (64, 64)).save(cal / "c.png")
+    (cal / "truth.csv").write_text("path,gender\na.png,female\nb.png,female\nc.png,male\n")
+    spec.write_text(spec.read_text() + "calibration: {face-age-gender: cal/truth.csv}\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    (info,) = [v for v in manifest["judges"].values() if v["name"] == "face-age-gender"]
+    judged = list(csv.DictReader((out / info["calibration"]).open()))
+    assert [r["judged_gender"] for r in judged] == ["female", "female", "unknown"]
+    j3 = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    j3 = {m["params"]["label"]: m for m in j3 if m["metric"] == "J3_corrected_share"}
+    assert set(j3) == {"female", "male"}
+    assert j3["female"]["params"]["n_calibration"] == 2  # the unknown is dropped from C
+    assert j3["male"]["params"]["uncalibrated"] == ["male"]
+    assert j3["female"]["value"] == 1.0
+    stamp = (out / info["calibration"]).stat().st_mtime_ns
+    assert CliRunner().invoke(app, ["audit", str(spec), "--out", str(out), "--quiet"]).exit_code == 0
+    assert (out / info["calibration"]).stat().st_mtime_ns == stamp
+
+
+def test_calibration_for_a_judge_not_in_the_spec_is_refused(tmp_path, astronaut):
+    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]])
+    (tmp_path / "truth.csv").write_text("path,gender\nimages/astro.png,female\n")
+    spec.write_text(spec.read_text() + "calibration: {tiny-mllm: truth.csv}\n")
+    result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 2
+    assert "calibration.tiny-mllm" in result.output
+    assert not (tmp_path / "run").exists()

@@ -69,3 +69,17 @@ def test_metrics_file_is_replaced_atomically(tmp_path):
     store.write_lines("metrics.jsonl", [{"a": 1}, {"a": 2}])
     store.write_lines("metrics.jsonl", [{"a": 3}])
     assert store.read("metrics.jsonl") == [{"a": 3}]
+
+
+def test_corrupt_image_is_an_input_error_naming_the_file(tmp_path):
+    from t2iaudit.errors import InputError
+    from t2iaudit.types import ImageRecord
+
+    store = RunStore(tmp_path)
+    rel, sha = store.save_image(Image.new("RGB", (8, 8)))
+    (tmp_path / rel).write_bytes(b"not a png")
+    record = ImageRecord(image_id="m/p/0", model_id="m", prompt_id="p", replicate=0, seed=1, path=rel,
+                         sha256=sha, width=8, height=8, seconds=0.0)  # fmt: skip
+    with pytest.raises(InputError, match="m/p/0") as err:
+        store.load_image(record)
+    assert err.value.file == str(tmp_path / rel)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from t2iaudit.errors import InputError, pydantic_field_path
 from t2iaudit.judges.base import JUDGE_KINDS, Judge, JudgeConfig, JudgeContext
 from t2iaudit.registry import UnknownNameError
 from t2iaudit.resources import builtin_dir
+from t2iaudit.yamlfile import read_yaml
 
 
 def judge_yaml_path(name_or_path: str | Path) -> Path:
@@ -54,11 +54,7 @@ def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
     from t2iaudit.judges import kinds  # noqa: F401  (registers the kinds)
 
     path = judge_yaml_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid YAML: {e}", file=path) from None
-    return parse_judge_config(data, path)
+    return parse_judge_config(read_yaml(path, "judge definition"), path)
 
 
 def build_judge(config: JudgeConfig, context: JudgeContext) -> Judge:

@@ -18,8 +18,10 @@ for it) and the class is listed in ``params.uncalibrated``.
 
 Calibration file (CSV, UTF-8, any column order): a ``path`` column (or ``image_path``)
 naming the image, one column per attribute with its true label (empty: not labelled for that
-attribute), and ``judged_<attribute>`` columns with the judge's label for the same image
-(produced by running the judge on the calibration images).
+attribute), and ``judged_<attribute>`` columns with the judge's label for the same image.
+An audit spec's ``calibration:`` entry names a CSV with only the true labels; the judge stage
+runs the judge on those images and writes the full file into the run directory
+(``t2iaudit.calibrate``).
 """
 
 from __future__ import annotations

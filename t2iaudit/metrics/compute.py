@@ -103,7 +103,17 @@ FAMILIES: list[Family] = [
             "J1_raw_agreement": "raw agreement of two judges (share of images labelled alike)",
             "J1_fleiss_kappa": "Fleiss' kappa of three or more judges with the same declared labels",
             "J2_unknown_rate": "abstention: unknown rate per judge, attribute, model (and prompt)",
+            "J2_failure_rate": "share of images a judge could not answer, per failure kind it recorded (params.error)",
             "J3_corrected_share": "judge-error-corrected share project_simplex(solve(C^T, p)); params.label",
+        },
+    ),
+    Family(
+        "judge_fairness",
+        "t2iaudit.metrics.fairness:fairness_family",
+        {
+            "J4_acc": "MJ-Bench ACC x100: share of variant pairs whose scores differ by <= 0.1",
+            "J4_nds": "MJ-Bench NDS x100: 1 - sigma/mu of the scores of a content item's variants",
+            "J4_ges": "MJ-Bench GES x100: 1 - Gini of the scores of a content item's variants",
         },
     ),
     # The debias family is appended here by its owner.

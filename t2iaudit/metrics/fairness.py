@@ -23,12 +23,17 @@ Negative scores have no Gini: normalise them first (``ValueError`` otherwise).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from t2iaudit.metrics import stats
+from t2iaudit.types import MetricValue
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.table import JudgementTable
 
 
 def pair_accuracy(scores: np.ndarray, tolerance: float = 0.1) -> float | None:
@@ -192,3 +197,50 @@ def judge_fairness_report(
         for key, sub in data.groupby(by, sort=True)
     }
     return {**head, "by": by, "results": results}
+
+
+def fairness_family(table: JudgementTable, options: MetricsOptions) -> list[MetricValue]:
+    """J4 inside an audit: do a judge's numeric scores (e.g. CLIPScore) treat variants alike?
+
+    The variants of one content item are the prompts of one template that differ only in the
+    attribute they request (``a photo of a female doctor`` / ``... male doctor``): same
+    template, same other slot values. Each variant's score is its mean over images (unknowns
+    and missing values dropped). Scores are min-max normalised over the cell, then ACC, NDS and
+    GES (x100) are reported per (judge, model, score attribute, requested attribute, template).
+    """
+    frame = table.frame
+    numeric = {(j, a) for j, attrs in table.label_sets.items() for a, labels in attrs.items() if labels == ["value"]}
+    requested = [c for c in frame.columns if c.startswith("requested_")]
+    if not numeric or not requested or "value" not in frame.columns:
+        return []
+    rows = frame[[(j, a) in numeric for j, a in zip(frame["judge_id"], frame["attribute"])]]
+    out: list[MetricValue] = []
+    for req in requested:
+        attr = req[len("requested_") :]
+        variants = rows[rows[req].notna()]
+        slots = [c for c in variants.columns if c.startswith("slot_") and c != f"slot_{attr}"]
+        keys = ["judge_id", "model_id", "attribute", "template_id"]
+        for key, cell in variants.groupby(keys, sort=True):
+            scored = cell[pd.to_numeric(cell["value"], errors="coerce").notna()]
+            per_prompt = scored.groupby("prompt_id", sort=True).agg(
+                score=("value", "mean"), **{s: (s, "first") for s in slots}
+            )
+            if per_prompt.empty:
+                continue
+            content = per_prompt[slots].astype(str).agg("|".join, axis=1) if slots else "all"
+            per_prompt = per_prompt.assign(content=content)
+            result = judge_fairness(per_prompt, "score", "content", normalize="minmax", weighting="group",
+                                    resamples=options.bootstrap_resamples, seed=options.seed,
+                                    confidence=options.confidence)  # fmt: skip
+            scope = dict(zip(["judge_id", "model_id"], map(str, key[:2])))
+            scope["template_id"] = str(key[3])
+            params = {"requested": attr, "score": str(key[2]), "normalize": "minmax", "weighting": "group",
+                      "n_groups": result.n_groups, "scale": 100, "interval": "bootstrap over content items",
+                      "resamples": options.bootstrap_resamples, "seed": options.seed,
+                      "source": "MJ-Bench arXiv 2407.04842"}  # fmt: skip
+            for metric, value in (("J4_acc", result.acc), ("J4_nds", result.nds), ("J4_ges", result.ges)):
+                low, high = result.intervals[metric[3:].upper()]
+                out.append(MetricValue(metric=metric, attribute=str(key[2]), scope=scope, value=value,
+                                       ci_low=low, ci_high=high, n=result.n_items,
+                                       n_unknown=len(cell) - len(scored), params=params))  # fmt: skip
+    return out

@@ -130,6 +130,16 @@ def abstention_metrics(frame: pd.DataFrame, options: MetricsOptions, *, per_prom
             scope = {k: str(v) for k, v in zip(level, key) if k != "attribute"}
             u, n = int(row["sum"]), int(row["size"])
             out.append(proportion("J2_unknown_rate", str(key[1]), scope, u, n, u, options, unknown_in_denominator=True))
+    if "error" in frame.columns:  # why the judge abstained, when it says (API judges)
+        level = keys[:3]
+        errors = frame["error"].notna() & (frame["error"] != "")
+        sizes = frame.groupby(level, sort=True).size()
+        failed = frame[errors].groupby([*level, "error"], sort=True).size()
+        for (*key, error), k in failed.items():
+            n, u = int(sizes[tuple(key)]), int(k)
+            scope = {lvl: str(v) for lvl, v in zip(level, key) if lvl != "attribute"}
+            out.append(proportion("J2_failure_rate", str(key[1]), scope, u, n, u, options,
+                                  unknown_in_denominator=True, error=str(error)))  # fmt: skip
     return out
 
 

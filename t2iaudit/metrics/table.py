@@ -42,12 +42,15 @@ def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
                 free_text: set[tuple[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
     """Join judgement, image and prompt records into the tidy table (see TABLE_COLUMNS).
 
-    Adds ``value`` (numeric attributes: ``scores["value"]``), ``raw`` (free-text attributes,
+    Adds ``value`` (numeric attributes: ``scores["value"]``), ``error`` (the failure kind a judge
+    recorded in ``raw["error"]``, else None), ``raw`` (free-text attributes,
     given as (judge_id, attribute) pairs) and ``scores`` (the full score vector).
     """
     free_text = free_text or set()
     j = pd.DataFrame(judgements, columns=["image_id", "judge_id", "attribute", "label", "scores", "raw"])
     j["value"] = [s.get("value") if isinstance(s, dict) else None for s in j["scores"]]
+    # Why a judge abstained (API judges record e.g. "not_json", "timeout"): counted by J2.
+    j["error"] = [r.get("error") if isinstance(r, dict) else None for r in j["raw"]]
     keep_raw = [(a, b) in free_text for a, b in zip(j["judge_id"], j["attribute"])]
     j["raw"] = [r if k else None for r, k in zip(j["raw"], keep_raw)]
     im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate"])

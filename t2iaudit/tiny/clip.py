@@ -11,6 +11,9 @@ from pathlib import Path
 
 TINY_IMAGE_SIZE = 32
 """Image side of the tiny CLIPs; processors resize any input down to this."""
+TINY_VISION = dict(image_size=TINY_IMAGE_SIZE, patch_size=8, hidden_size=32, intermediate_size=37,
+                   num_hidden_layers=2, num_attention_heads=4)  # fmt: skip
+"""The tiny ViT shared by the CLIPs, LLaVA's vision tower and BLIP."""
 
 
 def save_tiny_hf_clip(folder: Path, seed: int = 0) -> None:
@@ -36,14 +39,7 @@ def save_tiny_hf_clip(folder: Path, seed: int = 0) -> None:
             eos_token_id=1,
             pad_token_id=1,
         ),
-        vision_config=dict(
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-        ),
+        vision_config=dict(TINY_VISION),
     )
     CLIPModel(config).save_pretrained(folder, safe_serialization=True)
     image_processor = CLIPImageProcessorPil(

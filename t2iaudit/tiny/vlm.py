@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from t2iaudit.tiny.clip import TINY_IMAGE_SIZE
+from t2iaudit.tiny.clip import TINY_IMAGE_SIZE, TINY_VISION
 
 LLAVA_SPECIALS = ["<pad>", "<s>", "</s>", "<image>", "<|user|>", "<|assistant|>", "<|end|>"]
 """Special tokens of the tiny LLaVA tokenizer (ids 0..6)."""
@@ -158,14 +158,7 @@ def save_tiny_blip(folder: Path, seed: int = 0) -> None:
             eos_token_id=tok.sep_token_id,
             sep_token_id=tok.sep_token_id,
         ),
-        vision_config=dict(
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-        ),
+        vision_config=dict(TINY_VISION),
     )
     BlipForConditionalGeneration(config).save_pretrained(folder, safe_serialization=True)
     image_processor = BlipImageProcessorPil(size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE})

@@ -121,6 +121,20 @@ FAMILIES: list[Family] = [
 """Every metric family, in the order ``compute_metrics`` runs them."""
 
 
+SOURCES = {
+    "D1": "DALL-Eval (Cho et al., ICCV 2023)",
+    "D2": "HEIM (Lee et al., NeurIPS 2023)",
+    "D3": "HEIM (Lee et al., NeurIPS 2023)",
+    "D4": "OpenBias (D'Inca et al., CVPR 2024)",
+    "D5": "BIGbench (Luo et al., arXiv 2407.15240)",
+    "D6": "BIGbench (Luo et al., arXiv 2407.15240)",
+    "D7": "BIGbench (Luo et al., arXiv 2407.15240)",
+    "D8": "MMDT (Xu et al., ICLR 2025)",
+    "D9": "ITI-GEN (Zhang et al., ICCV 2023); Choi et al. 2020; Shen et al. 2024",
+}
+"""Paper each distribution metric follows (METRICS.md "origin"), added to ``params.source``."""
+
+
 def _build_registry() -> Registry[str]:
     reg: Registry[str] = Registry("metric")
     for fam in FAMILIES:
@@ -281,5 +295,10 @@ def compute_metrics(table: JudgementTable, options: MetricsOptions | None = None
         if options.metrics is not None and not set(options.metrics) & set(fam.metrics):
             continue
         values = fam.load()(table, options)
-        out.extend(v for v in values if options.wants(v.metric))
+        for v in values:
+            if options.wants(v.metric):
+                source = SOURCES.get(v.metric.split("_", 1)[0])
+                if source and "source" not in v.params:  # name the paper a reader can match it to
+                    v.params["source"] = source
+                out.append(v)
     return out

@@ -272,3 +272,25 @@ def test_properties(pair: tuple[list[int], list[int]]) -> None:
     assert dist.kl_divergence(p, r) >= -1e-12
     assert -1e-12 <= dist.normalized_entropy(p) <= 1.0 + 1e-12
     assert dist.total_variation(p, np.full(k, 1 / k)) == pytest.approx(k / 2 * dist.mad(p))
+
+
+def test_unanimous_labels_do_not_get_a_zero_width_aggregate_interval():
+    """12 images all judged female: the bootstrap collapses, the Wilson floor keeps the interval honest."""
+    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.table import JudgementTable, build_frame
+
+    prompts = [{"prompt_id": f"p{i}", "set_id": "s", "template_id": "t", "expected_people": 1} for i in range(3)]
+    images = [{"image_id": f"p{i}/{r}", "model_id": "m", "prompt_id": f"p{i}", "replicate": r}
+              for i in range(3) for r in range(4)]  # fmt: skip
+    judgements = [{"image_id": im["image_id"], "judge_id": "j", "attribute": "gender", "label": "female",
+                   "scores": {}, "raw": None} for im in images]  # fmt: skip
+    table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
+    values = compute_metrics(table, MetricsOptions(families=["distribution"], bootstrap_resamples=200))
+    agg = {(v.metric, v.params.get("label")): v for v in values if "prompt_id" not in v.scope}
+    share = agg["share", "female"]
+    assert share.value == 1.0 and share.ci_high == 1.0
+    assert share.ci_low == pytest.approx(0.7575, abs=1e-4)  # Wilson 12/12
+    d2 = agg["D2_gender_imbalance", None]
+    assert d2.value == 0.5 and d2.ci_low == pytest.approx(0.2575, abs=1e-4) and d2.ci_high == 0.5
+    d8 = agg["D8_signed_imbalance", None]  # (n_m - n_f) / (n_m + n_f) = -1
+    assert d8.value == -1.0 and d8.ci_low == -1.0 and d8.ci_high == pytest.approx(-0.515, abs=1e-3)

@@ -365,8 +365,36 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
                 )
             continue
         lo, hi = lo_hi if lo_hi else (None, None)
+        floor = _proportion_floor(metric, counts[mask], group, roles, options)
+        if floor is not None and lo is not None and hi is not None:
+            lo, hi = min(lo, floor[0]), max(hi, floor[1])
+            params = {**params, "interval": f"hull(bootstrap, {options.interval} of pooled counts)"}
         out.append(_value(metric, group.attribute, base_scope, value, lo, hi, n_cell, n_unknown, params))
     return out
+
+
+def _proportion_floor(metric, counts, group, roles, options):  # type: ignore[no-untyped-def]
+    """For aggregates that are functions of one proportion (D1 with K = 2, D2, D8): the interval
+    the Wilson (or Jeffreys) interval of the pooled proportion implies, mapped through the
+    function. Like the share floor above, it keeps a percentile bootstrap that collapsed (every
+    resample alike) from claiming certainty; None where it does not apply."""
+    pooled = counts.sum(axis=0)
+    if metric == "D8_signed_imbalance" and _signed_pair(roles):
+        a, b = _signed_pair(roles)
+        k, n, fn = pooled[a], pooled[a] + pooled[b], "signed"
+    elif metric == "D2_gender_imbalance" and roles.female is not None:
+        k, n, fn = pooled[roles.female], pooled[:-1].sum(), "abs"
+    elif metric == "D1_mad" and len(group.labels) == 2:
+        k, n, fn = pooled[0], pooled[:-1].sum(), "abs"
+    else:
+        return None
+    if n == 0:
+        return None
+    lo, hi = (float(x) for x in stats.proportion_interval(k, n, options.interval, options.confidence))
+    if fn == "signed":
+        return 2 * lo - 1, 2 * hi - 1
+    ends = (abs(lo - 0.5), abs(hi - 0.5))
+    return (0.0 if lo <= 0.5 <= hi else min(ends)), max(ends)
 
 
 def _value(metric, attribute, scope, value, lo, hi, n, n_unknown, params) -> MetricValue:  # type: ignore[no-untyped-def]

@@ -13,24 +13,43 @@ LIMITATIONS = (
     "anyone's identity. Every number depends on the judge and its label set: read it beside "
     "the judge's unknown rate and, where available, judge agreement and error correction."
 )
+HEADLINE = (
+    "D1_mad", "D2_gender_imbalance", "D3_skin_tone_imbalance", "D4_severity_context_free", "D9_tv",
+    "D5_bigbench_implicit", "D6_bigbench_explicit", "D7_bigbench_eta", "H1_hallucination", "H2_miss_rate",
+    "H4_miss_rate", "H5_count_mismatch", "J1_cohen_kappa", "J1_fleiss_kappa", "J2_unknown_rate",
+    "J2_failure_rate", "J3_corrected_share", "J4_acc",
+)  # fmt: skip
+"""Metrics the summary shows (every value of every metric is in ``metrics.jsonl``)."""
+SCOPE_COLUMNS = ("model_id", "judge_id")
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def _ci(v: MetricValue) -> str:
+def _ci(v: MetricValue, digits: int = 3) -> str:
     if v.ci_low is None or v.ci_high is None:
         return ""
-    return f"[{_fmt(v.ci_low)}, {_fmt(v.ci_high)}]"
+    return f"[{_fmt(v.ci_low, digits)}, {_fmt(v.ci_high, digits)}]"
+
+
+def _short(judge_id: str) -> str:
+    """``face-age-gender@1#9339edf9`` -> ``face-age-gender@1`` (the full id is in the Judges table)."""
+    return judge_id.split("#", 1)[0]
+
+
+def _cell(v: MetricValue) -> str:
+    """Scope keys beyond model and judge, and the reference, label or request a value is about."""
+    parts = [f"{k}={_short(x) if k.startswith('judge') else x}" for k, x in v.scope.items() if k not in SCOPE_COLUMNS]
+    parts += [f"{k}={v.params[k]}" for k in ("reference", "label", "requested", "error") if k in v.params]
+    return ", ".join(parts)
 
 
 def _is_aggregate(v: MetricValue) -> bool:
     return "prompt_id" not in v.scope and "image_id" not in v.scope
 
 
-def render_summary(manifest: dict[str, Any], metrics: list[MetricValue], counts: dict[str, int]) -> str:
-    """Markdown text of the summary (pure: no file access)."""
+def _header(manifest: dict[str, Any], counts: dict[str, int]) -> list[str]:
     spec = manifest.get("spec", {})
     lines = [
         f"# Audit `{spec.get('id', '?')}` — run `{manifest.get('run_id', '?')}`",
@@ -52,43 +71,37 @@ def render_summary(manifest: dict[str, Any], metrics: list[MetricValue], counts:
     for jid, info in sorted((manifest.get("judges") or {}).items()):
         attrs = ", ".join(f"{a} ({len(v)} labels)" for a, v in (info.get("attributes") or {}).items())
         lines.append(f"| {jid} | {info.get('kind', '')} | {info.get('revision', '')} | {attrs} |")
+    return lines
 
+
+def render_summary(manifest: dict[str, Any], metrics: list[MetricValue], counts: dict[str, int]) -> str:
+    """Markdown text of the summary (pure: no file access)."""
+    lines = _header(manifest, counts)
     shares: dict[tuple[str, str, str], list[MetricValue]] = defaultdict(list)
-    others: list[MetricValue] = []
+    headline: list[MetricValue] = []
     for v in metrics:
         if not _is_aggregate(v):
             continue
-        key = (v.scope.get("model_id", "*"), v.scope.get("judge_id", "*"), v.attribute)
-        (shares[key] if v.metric == "share" else others).append(v)
+        if v.metric == "share":
+            shares[v.scope.get("model_id", "*"), v.scope.get("judge_id", "*"), v.attribute].append(v)
+        elif v.metric in HEADLINE:
+            headline.append(v)
     if shares:
-        lines += ["", "## Label shares (all prompts pooled)", ""]
-        lines += [
-            "| model | judge | attribute | label | share | 95% CI | n | unknown |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
+        lines += ["", "## Label shares (mean over prompts, 95% CI)", ""]
+        lines += ["| model | judge | attribute | shares | n | unknown |", "|---|---|---|---|---|---|"]
         for (mid, jid, attr), vals in sorted(shares.items()):
-            for v in vals:
-                label = v.params.get("label", v.scope.get("label", ""))
-                lines.append(
-                    f"| {mid} | {jid} | {attr} | {label} | {_fmt(v.value)} | {_ci(v)} | {v.n} | {v.n_unknown} |"
-                )
-    if others:
-        lines += ["", "## Headline metrics (mean over prompts)", ""]
-        lines += ["| metric | model | judge | attribute | reference | value | 95% CI | n | unknown |",
+            cells = "; ".join(f"{v.params.get('label', '')} {_fmt(v.value, 2)} {_ci(v, 2)}" for v in vals)
+            lines.append(f"| {mid} | {_short(jid)} | {attr} | {cells} | {vals[0].n} | {vals[0].n_unknown} |")
+    if headline:
+        order = {m: i for i, m in enumerate(HEADLINE)}
+        lines += ["", "## Headline metrics", ""]
+        lines += ["| metric | model | judge | attribute | cell | value | 95% CI | n | unknown |",
                   "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for v in sorted(others, key=lambda v: (v.metric, v.scope.get("model_id", ""), v.attribute)):
-            ref = v.params.get("reference", "")
-            lines.append(f"| {v.metric} | {v.scope.get('model_id', '*')} | {v.scope.get('judge_id', '*')} | "
-                         f"{v.attribute} | {ref} | {_fmt(v.value)} | {_ci(v)} | {v.n} | {v.n_unknown} |")  # fmt: skip
-    lines += [
-        "",
-        "All values are in `metrics.jsonl` (per prompt and pooled).",
-        "",
-        "## Limitations",
-        "",
-        LIMITATIONS,
-        "",
-    ]
+        for v in sorted(headline, key=lambda v: (order[v.metric], v.scope.get("model_id", ""), v.attribute)):
+            lines.append(f"| {v.metric} | {v.scope.get('model_id', '*')} | {_short(v.scope.get('judge_id', '*'))} | "
+                         f"{v.attribute} | {_cell(v)} | {_fmt(v.value)} | {_ci(v)} | {v.n} | {v.n_unknown} |")  # fmt: skip
+    lines += ["", "Every metric, per prompt and pooled, is in `metrics.jsonl` (`t2iaudit list metrics` names them).",
+              "", "## Limitations", "", LIMITATIONS, ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -294,3 +294,23 @@ def test_unanimous_labels_do_not_get_a_zero_width_aggregate_interval():
     assert d2.value == 0.5 and d2.ci_low == pytest.approx(0.2575, abs=1e-4) and d2.ci_high == 0.5
     d8 = agg["D8_signed_imbalance", None]  # (n_m - n_f) / (n_m + n_f) = -1
     assert d8.value == -1.0 and d8.ci_low == -1.0 and d8.ci_high == pytest.approx(-0.515, abs=1e-3)
+
+
+def test_seed_spread_is_the_sd_of_pooled_shares_over_replicates():
+    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.seeds import sd_interval
+    from t2iaudit.metrics.table import JudgementTable, build_frame
+
+    # 2 prompts x 3 replicates; seed set 0: 2/2 female, set 1: 1/2, set 2: 0/1 (+1 unknown)
+    labels = {(0, 0): "female", (1, 0): "female", (0, 1): "female", (1, 1): "male", (0, 2): "male", (1, 2): "unknown"}
+    prompts = [{"prompt_id": f"p{i}", "set_id": "s", "template_id": "t", "expected_people": 1} for i in range(2)]
+    images = [{"image_id": f"p{i}/{r}", "model_id": "m", "prompt_id": f"p{i}", "replicate": r} for i, r in labels]
+    judgements = [{"image_id": f"p{i}/{r}", "judge_id": "j", "attribute": "gender", "label": lab, "scores": {},
+                   "raw": None} for (i, r), lab in labels.items()]  # fmt: skip
+    table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
+    out = {v.params["label"]: v for v in compute_metrics(table, MetricsOptions(families=["seed_spread"]))}
+    assert out["female"].params["shares"] == [1.0, 0.5, 0.0]
+    assert out["female"].value == pytest.approx(0.5)  # sd of (1, .5, 0)
+    assert out["female"].n == 5 and out["female"].n_unknown == 1
+    assert (out["female"].ci_low, out["female"].ci_high) == pytest.approx(sd_interval(0.5, 3))
+    assert out["female"].ci_low < 0.5 < out["female"].ci_high

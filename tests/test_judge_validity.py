@@ -191,3 +191,19 @@ def test_j3_family_with_calibration_file(tmp_path: Path):
     opts = MetricsOptions(family_options={"judge_validity": {"calibration": {"j1": str(bad)}}})
     with pytest.raises(InputError, match="'woman' is not declared"):
         judge_validity_family(t, opts)
+
+
+def test_safety_checker_black_images_count_as_unknown_with_their_reason():
+    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.table import JudgementTable, build_frame
+
+    prompts = [{"prompt_id": "p", "set_id": "s", "template_id": "t", "expected_people": 1}]
+    images = [{"image_id": f"i{k}", "model_id": "m", "prompt_id": "p", "replicate": k, "nsfw_flag": k == 2}
+              for k in range(3)]  # fmt: skip
+    judgements = [{"image_id": f"i{k}", "judge_id": "j", "attribute": "gender", "label": "male", "scores": {},
+                   "raw": None} for k in range(3)]  # fmt: skip
+    table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
+    assert list(table.frame["label"]) == ["male", "male", "unknown"]
+    values = compute_metrics(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
+    (failure,) = [v for v in values if v.metric == "J2_failure_rate"]
+    assert failure.params["error"] == "nsfw_blacked_out" and failure.value == pytest.approx(1 / 3)

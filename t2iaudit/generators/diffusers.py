@@ -45,6 +45,10 @@ class DiffusersConfig(BaseModel):
     scheduler: str | None = None
     """Scheduler class name from diffusers (e.g. ``DPMSolverMultistepScheduler``)."""
     negative_prompt: str | None = None
+    safety_checker: bool = True
+    """Keep the pipeline's safety checker (SD 1.x/2.x). It replaces flagged images with black
+    ones; those images are recorded with ``nsfw_flag`` and their labels count as ``unknown``
+    (failure ``nsfw_blacked_out``) in the metrics. False removes it and keeps every image."""
     local_files_only: bool = False
     """Never contact the hub (tiny and local models are always local)."""
     call_options: dict[str, Any] = Field(default_factory=dict)
@@ -105,6 +109,8 @@ class DiffusersGenerator:
             use_safetensors=True,
             local_files_only=local or config.local_files_only,
         )
+        if not config.safety_checker and getattr(self.pipe, "safety_checker", None) is not None:
+            self.pipe.safety_checker = None
         if config.scheduler:
             import diffusers
 

@@ -116,6 +116,11 @@ FAMILIES: list[Family] = [
             "J4_ges": "MJ-Bench GES x100: 1 - Gini of the scores of a content item's variants",
         },
     ),
+    Family(
+        "seed_spread",
+        "t2iaudit.metrics.seeds:seed_spread_family",
+        {"seed_sd_share": "SD over seed sets (replicates) of each label's pooled share, chi-square CI"},
+    ),
     # The debias family is appended here by its owner.
 ]
 """Every metric family, in the order ``compute_metrics`` runs them."""

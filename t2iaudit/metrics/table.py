@@ -53,7 +53,7 @@ def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
     j["error"] = [r.get("error") if isinstance(r, dict) else None for r in j["raw"]]
     keep_raw = [(a, b) in free_text for a, b in zip(j["judge_id"], j["attribute"])]
     j["raw"] = [r if k else None for r, k in zip(j["raw"], keep_raw)]
-    im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate"])
+    im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate", "nsfw_flag"])
     rows = []
     for p in prompts:
         row = {k: p.get(k) for k in ("prompt_id", "set_id", "template_id", "expected_people", "reference")}
@@ -64,6 +64,12 @@ def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
         rows.append(row)
     pr = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["prompt_id"])
     frame = j.merge(im, on="image_id", how="left").merge(pr, on="prompt_id", how="left")
+    # A safety checker blacks out flagged images: any label of a black image is noise, so it
+    # counts as an abstention with its reason, never as a demographic label.
+    blacked = frame["nsfw_flag"].eq(True)
+    if blacked.any():
+        frame.loc[blacked, "label"] = UNKNOWN_LABEL
+        frame.loc[blacked, "error"] = "nsfw_blacked_out"
     first = [c for c in TABLE_COLUMNS if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]]
 

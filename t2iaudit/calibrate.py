@@ -22,8 +22,9 @@ from t2iaudit.metrics.calibration import load_calibration
 from t2iaudit.store import RunStore
 from t2iaudit.types import Prompt
 
-CALIBRATION_PROMPT = Prompt(prompt_id="calibration", set_id="calibration", template_id="calibration",
-                            text="a photo of a person")  # fmt: skip
+CALIBRATION_PROMPT = Prompt(
+    prompt_id="calibration", set_id="calibration", template_id="calibration", text="a photo of a person"
+)
 """Calibration images have no prompt; prompt-dependent checks see this neutral text."""
 
 
@@ -31,8 +32,9 @@ def calibration_file(store: RunStore, config: JudgeConfig) -> Path:
     return store.path(f"calibration/{config.id}-{config.judge_id().rsplit('#', 1)[1]}.csv")
 
 
-def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Callable[[], Judge], csv_path: str,
-                    batch_size: int) -> Path:  # fmt: skip
+def calibrate_judge(
+    store: RunStore, config: JudgeConfig, judge: Callable[[], Judge], csv_path: str, batch_size: int
+) -> Path:
     """Judge the calibration images of ``csv_path`` unless already done; returns the output CSV."""
     out = calibration_file(store, config)
     if out.exists():
@@ -49,8 +51,9 @@ def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Callable[[], Ju
                 with Image.open(path) as im:
                     items.append(JudgeInput(str(i), im.convert("RGB"), CALIBRATION_PROMPT))
             except (OSError, ValueError) as e:
-                raise InputError(f"cannot read calibration image {path} ({e})", file=csv_path,
-                                 field=f"row {i + 2}, column path") from None  # fmt: skip
+                raise InputError(
+                    f"cannot read calibration image {path} ({e})", file=csv_path, field=f"row {i + 2}, column path"
+                ) from None
         for j in active.judge(items):
             judged.setdefault(j.attribute, {})[int(j.image_id)] = j.label
     attributes = [a for a in cal.truth if a in judged]

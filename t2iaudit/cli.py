@@ -55,8 +55,14 @@ class RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.finish()
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), console=Console(stderr=True), transient=False)  # fmt: skip
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self._bar.start()
         self._task = self._bar.add_task(stage, total=total)
 
@@ -100,8 +106,9 @@ def audit(
 
 def _stage(run_dir: Path, name: str, quiet: bool) -> None:
     from t2iaudit import stages
+    from t2iaudit.runs import load_run
 
-    store, spec = stages.load_run(run_dir)
+    store, spec = load_run(run_dir)
     progress = _progress(quiet)
     if name == "generate":
         status = stages.generate_images(store, spec, stages.expand_prompts(spec), progress)

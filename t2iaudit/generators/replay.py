@@ -57,8 +57,9 @@ class ReplayGenerator:
             raise InputError("needs columns 'file' and 'prompt_id' (or 'prompt')", file=path, field="header")
         for i, row in enumerate(rows, start=2):
             if not (self.folder / row["file"]).is_file():
-                raise InputError(f"image file {row['file']!r} not found in {self.folder}", file=path,
-                                 field=f"row {i}, column file")  # fmt: skip
+                raise InputError(
+                    f"image file {row['file']!r} not found in {self.folder}", file=path, field=f"row {i}, column file"
+                )
         self._mapping_path = path
         return rows
 
@@ -73,14 +74,20 @@ class ReplayGenerator:
             prompt = by_id.get(key) if key else by_text.get(row.get("prompt", ""))
             if prompt is None:
                 col = "prompt_id" if key else "prompt"
-                raise InputError(f"{row.get(col)!r} matches no prompt of the audit", file=self._mapping_path,
-                                 field=f"row {i}, column {col}")  # fmt: skip
+                raise InputError(
+                    f"{row.get(col)!r} matches no prompt of the audit",
+                    file=self._mapping_path,
+                    field=f"row {i}, column {col}",
+                )
             rep_text = row.get("replicate") or ""
             rep = int(rep_text) if rep_text.strip() else seen.get(prompt.prompt_id, 0)
             seen[prompt.prompt_id] = max(seen.get(prompt.prompt_id, 0), rep + 1)
             if (prompt.prompt_id, rep) in self._files:
-                raise InputError(f"duplicate image for prompt {prompt.prompt_id!r} replicate {rep}",
-                                 file=self._mapping_path, field=f"row {i}")  # fmt: skip
+                raise InputError(
+                    f"duplicate image for prompt {prompt.prompt_id!r} replicate {rep}",
+                    file=self._mapping_path,
+                    field=f"row {i}",
+                )
             self._files[(prompt.prompt_id, rep)] = row["file"]
             plan.append((prompt, rep))
         return plan
@@ -89,8 +96,9 @@ class ReplayGenerator:
         out = []
         for r in requests:
             path = self.folder / self._files[(r.prompt.prompt_id, r.replicate)]
-            out.append(GeneratedImage(data=path.read_bytes(), suffix=path.suffix.lower(),
-                                      params={"source_file": str(path)}))  # fmt: skip
+            out.append(
+                GeneratedImage(data=path.read_bytes(), suffix=path.suffix.lower(), params={"source_file": str(path)})
+            )
         return out
 
     def describe(self) -> dict[str, Any]:

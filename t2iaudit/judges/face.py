@@ -148,13 +148,34 @@ class FaceJudge:
         count_scores = {lab: float(lab == count_label) for lab in PERSON_COUNT_LABELS}
         seconds = (time.perf_counter() - t0) / 3
         return [
-            Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute="gender",
-                      label=gender_label, scores=gender_scores, raw=raw, seconds=seconds),
-            Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute="age",
-                      label=age_label, scores=age_scores, raw=None, seconds=seconds),
-            Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute="person_count",
-                      label=count_label, scores=count_scores, raw={"n_faces": n}, seconds=seconds),
-        ]  # fmt: skip
+            Judgement(
+                image_id=item.image_id,
+                judge_id=self.judge_id,
+                attribute="gender",
+                label=gender_label,
+                scores=gender_scores,
+                raw=raw,
+                seconds=seconds,
+            ),
+            Judgement(
+                image_id=item.image_id,
+                judge_id=self.judge_id,
+                attribute="age",
+                label=age_label,
+                scores=age_scores,
+                raw=None,
+                seconds=seconds,
+            ),
+            Judgement(
+                image_id=item.image_id,
+                judge_id=self.judge_id,
+                attribute="person_count",
+                label=count_label,
+                scores=count_scores,
+                raw={"n_faces": n},
+                seconds=seconds,
+            ),
+        ]
 
 
 def _box_side(rect: Any) -> float:

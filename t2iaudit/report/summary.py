@@ -14,11 +14,25 @@ LIMITATIONS = (
     "the judge's unknown rate and, where available, judge agreement and error correction."
 )
 HEADLINE = (
-    "D1_mad", "D2_gender_imbalance", "D3_skin_tone_imbalance", "D4_severity_context_free", "D9_tv",
-    "D5_bigbench_implicit", "D6_bigbench_explicit", "D7_bigbench_eta", "H1_hallucination", "H2_miss_rate",
-    "H4_miss_rate", "H5_count_mismatch", "J1_cohen_kappa", "J1_fleiss_kappa", "J2_unknown_rate",
-    "J2_failure_rate", "J3_corrected_share", "J4_acc",
-)  # fmt: skip
+    "D1_mad",
+    "D2_gender_imbalance",
+    "D3_skin_tone_imbalance",
+    "D4_severity_context_free",
+    "D9_tv",
+    "D5_bigbench_implicit",
+    "D6_bigbench_explicit",
+    "D7_bigbench_eta",
+    "H1_hallucination",
+    "H2_miss_rate",
+    "H4_miss_rate",
+    "H5_count_mismatch",
+    "J1_cohen_kappa",
+    "J1_fleiss_kappa",
+    "J2_unknown_rate",
+    "J2_failure_rate",
+    "J3_corrected_share",
+    "J4_acc",
+)
 """Metrics the summary shows (every value of every metric is in ``metrics.jsonl``)."""
 SCOPE_COLUMNS = ("model_id", "judge_id")
 
@@ -95,13 +109,24 @@ def render_summary(manifest: dict[str, Any], metrics: list[MetricValue], counts:
     if headline:
         order = {m: i for i, m in enumerate(HEADLINE)}
         lines += ["", "## Headline metrics", ""]
-        lines += ["| metric | model | judge | attribute | cell | value | 95% CI | n | unknown |",
-                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "| metric | model | judge | attribute | cell | value | 95% CI | n | unknown |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for v in sorted(headline, key=lambda v: (order[v.metric], v.scope.get("model_id", ""), v.attribute)):
-            lines.append(f"| {v.metric} | {v.scope.get('model_id', '*')} | {_short(v.scope.get('judge_id', '*'))} | "
-                         f"{v.attribute} | {_cell(v)} | {_fmt(v.value)} | {_ci(v)} | {v.n} | {v.n_unknown} |")  # fmt: skip
-    lines += ["", "Every metric, per prompt and pooled, is in `metrics.jsonl` (`t2iaudit list metrics` names them).",
-              "", "## Limitations", "", LIMITATIONS, ""]  # fmt: skip
+            lines.append(
+                f"| {v.metric} | {v.scope.get('model_id', '*')} | {_short(v.scope.get('judge_id', '*'))} | "
+                f"{v.attribute} | {_cell(v)} | {_fmt(v.value)} | {_ci(v)} | {v.n} | {v.n_unknown} |"
+            )
+    lines += [
+        "",
+        "Every metric, per prompt and pooled, is in `metrics.jsonl` (`t2iaudit list metrics` names them).",
+        "",
+        "## Limitations",
+        "",
+        LIMITATIONS,
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -1,0 +1,96 @@
+"""The run directory's manifest over a run's life: create or reopen, per-stage status, updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from t2iaudit import provenance
+from t2iaudit.errors import InputError
+from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
+from t2iaudit.store import RunStore
+
+
+def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = None) -> RunStore:
+    """Create the run directory for ``spec`` or check an existing one is compatible with it.
+
+    A model id whose options changed since the run was made would mix two models' images under
+    one id, so that is refused (use a new model id or a new run directory).
+    """
+    store = RunStore(out)
+    old = store.read_manifest()
+    if old is not None:
+        manifest = RunManifest.model_validate(old)
+        for m in spec.models:
+            prev = manifest.models.get(m.id)
+            if prev and prev.get("config_hash") != m.config_hash():
+                raise InputError(
+                    f"model {m.id!r} has different options than in the existing run; "
+                    "give it a new id or use a new --out directory",
+                    file=store.path("manifest.json"),
+                    field=f"models.{m.id}",
+                )
+        manifest = manifest.model_copy(update={"spec": spec.model_dump(mode="json"), "updated": provenance.now()})
+    else:
+        ts = provenance.now()
+        manifest = RunManifest(
+            run_id=store.root.name,
+            spec=spec.model_dump(mode="json"),
+            spec_path=str(spec_path) if spec_path else None,
+            created=ts,
+            updated=ts,
+            git=provenance.git_revision(),
+            packages=provenance.package_versions(),
+            host=provenance.host_info(),
+            seed=spec.seed,
+        )
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.write_manifest(manifest)
+    return store
+
+
+def load_run(run_dir: str | Path) -> tuple[RunStore, AuditSpec]:
+    """Open an existing run directory and the resolved spec recorded in its manifest."""
+    store = RunStore(run_dir)
+    data = store.read_manifest()
+    if data is None:
+        raise InputError("not a run directory (no manifest.json)", file=run_dir)
+    return store, AuditSpec.model_validate(data["spec"])
+
+
+def update_manifest(store: RunStore, **changes: Any) -> RunManifest:
+    """Read-modify-write the manifest; dict fields are merged one level deep."""
+    manifest = RunManifest.model_validate(store.read_manifest())
+    data = manifest.model_dump()
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    data["updated"] = provenance.now()
+    manifest = RunManifest.model_validate(data)
+    store.write_manifest(manifest)
+    return manifest
+
+
+@contextmanager
+def stage_status(store: RunStore, name: str) -> Iterator[dict[str, int]]:
+    """Record a stage as running, then done (with counts) or failed (with the error)."""
+    started = provenance.now()
+    update_manifest(store, stages={name: StageStatus(status="running", started=started)})
+    counts = {"new": 0, "total": 0}
+    try:
+        yield counts
+    except BaseException as e:
+        update_manifest(
+            store,
+            stages={
+                name: StageStatus(
+                    status="failed", started=started, ended=provenance.now(), error=f"{type(e).__name__}: {e}", **counts
+                )
+            },
+        )
+        raise
+    update_manifest(store, stages={name: StageStatus(status="done", started=started, ended=provenance.now(), **counts)})

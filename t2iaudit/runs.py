@@ -20,6 +20,7 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
     one id, so that is refused (use a new model id or a new run directory).
     """
     store = RunStore(out)
+    store.acquire_lock()
     old = store.read_manifest()
     if old is not None:
         manifest = RunManifest.model_validate(old)
@@ -57,6 +58,7 @@ def load_run(run_dir: str | Path) -> tuple[RunStore, AuditSpec]:
     data = store.read_manifest()
     if data is None:
         raise InputError("not a run directory (no manifest.json)", file=run_dir)
+    store.acquire_lock()
     return store, AuditSpec.model_validate(data["spec"])
 
 

@@ -106,11 +106,43 @@ def repair_torn_tail(path: Path) -> int:
     return size - keep
 
 
+_LOCKS: dict[Path, int] = {}
+"""Run directories this process holds the writer lock of (path -> open lock file descriptor)."""
+LOCK = ".lock"
+
+
 class RunStore:
     """Reads and writes one run directory."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+
+    def acquire_lock(self) -> None:
+        """Become the run directory's only writer until this process exits.
+
+        Two processes appending to the same run would record the same images twice, so a second
+        one is refused with an InputError. The lock is an advisory ``flock`` on ``.lock``, released
+        by the OS when the process ends, also when it is killed.
+        """
+        import fcntl
+
+        key = self.root.resolve()
+        if key in _LOCKS:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            from t2iaudit.errors import InputError
+
+            raise InputError(f"in use by another t2iaudit process (pid {holder}); wait for it to finish",
+                             file=self.root) from None  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _LOCKS[key] = fd
 
     # -- generic -----------------------------------------------------------------
     def path(self, name: str) -> Path:

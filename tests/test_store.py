@@ -83,3 +83,33 @@ def test_corrupt_image_is_an_input_error_naming_the_file(tmp_path):
     with pytest.raises(InputError, match="m/p/0") as err:
         store.load_image(record)
     assert err.value.file == str(tmp_path / rel)
+
+
+def test_a_second_writer_process_is_refused(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from t2iaudit.errors import InputError
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from t2iaudit.store import RunStore; RunStore({str(run)!r}).acquire_lock(); "
+                               "print('locked', flush=True); import time; time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(InputError, match=f"pid {holder.pid}"):
+            RunStore(run).acquire_lock()
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 10
+    while True:  # the OS releases the lock when the holder dies, even by SIGKILL
+        try:
+            RunStore(run).acquire_lock()
+            break
+        except InputError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

@@ -43,9 +43,8 @@ def read_rows(file: str | Path, required: tuple[str, ...] = ()) -> tuple[list[st
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
         raise InputError(f"not UTF-8 text (undecodable byte at offset {e.start})", file=file,
-                         field=f"line {line}") from None  # fmt: skip
+                         field=_where_undecodable(data, e.start, file)) from None  # fmt: skip
     if not text.strip():
         raise InputError("empty file", file=file)
     is_jsonl = file.suffix.lower() in JSONL_SUFFIXES or (
@@ -102,3 +101,17 @@ def _jsonl(text: str, file: Path) -> tuple[list[str], list[Row]]:
             columns.setdefault(str(key).strip())
         rows.append(Row(f"line {number}", {str(k).strip(): v for k, v in obj.items()}))
     return list(columns), rows
+
+
+def _where_undecodable(data: bytes, offset: int, file: Path) -> str:
+    """``row R, column C`` of a CSV/TSV byte offset (the header is row 1); ``line N`` for JSONL."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    row = data[:offset].count(b"\n") + 1
+    if file.suffix.lower() in JSONL_SUFFIXES:
+        return f"line {row}"
+    header = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    sep = "\t" if file.suffix.lower() == ".tsv" else ","
+    names = [h.strip() for h in header.split(sep)]
+    index = data[line_start:offset].count(sep.encode())  # cells before the bad byte (quotes aside)
+    column = names[index] if row > 1 and index < len(names) else f"#{index + 1}"
+    return f"row {row}, column {column}"

@@ -106,7 +106,7 @@ def test_single_image_all_unknown(tmp_path: Path):
 BAD = [
     ("l.csv", "", "empty file", None),
     ("l.csv", "image_id,model_id,gender\ni,m,f\n", "missing required column 'prompt_id'", "column prompt_id"),
-    ("l.csv", b"image_id,model_id,prompt_id,gender\ni,m,p,f\xe9\n", "not UTF-8", "line 2"),
+    ("l.csv", b"image_id,model_id,prompt_id,gender\ni,m,p,f\xe9\n", "not UTF-8", "row 2, column gender"),
     ("l.csv", "image_id,model_id,prompt_id,gender\ni,m,p,f\ni,m,q,m\n", "duplicate image id 'i' (first at row 2)",
      "row 3, column image_id"),
     ("l.csv", "image_id,model_id,prompt_id,gender\ni,m,,f\n", "empty value", "row 2, column prompt_id"),

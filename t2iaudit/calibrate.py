@@ -19,7 +19,7 @@ from PIL import Image
 from t2iaudit.errors import InputError
 from t2iaudit.judges.base import Judge, JudgeConfig, JudgeInput
 from t2iaudit.metrics.calibration import load_calibration
-from t2iaudit.store import RunStore
+from t2iaudit.store import RunStore, write_atomic
 from t2iaudit.types import Prompt
 
 CALIBRATION_PROMPT = Prompt(
@@ -65,7 +65,5 @@ def calibrate_judge(
         row += [cal.truth[a][i] or "" for a in attributes]
         row += [judged[a].get(i, "") for a in attributes]
         writer.writerow(row)
-    from t2iaudit.store import write_atomic
-
     write_atomic(out, buf.getvalue().encode("utf-8"))
     return out

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from PIL import Image
 
@@ -23,6 +23,9 @@ from t2iaudit.runs import open_run, stage_status, update_manifest
 from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
 from t2iaudit.store import IMAGES, JUDGEMENTS, RunStore
 from t2iaudit.types import ImageRecord, Prompt
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
 
 T = TypeVar("T")
 
@@ -96,18 +99,13 @@ def generate_images(
         for entry in spec.models:
             kind = GENERATORS.get(entry.generator)
             config = kind.config_model.model_validate(entry.options)
-            gen = None
+            todo = [
+                (p, r) for p, r in kind.plan(config, prompts, spec.replicates) if (entry.id, p.prompt_id, r) not in done
+            ]
+            if not todo:
+                continue
+            gen = kind.build(config, entry.id, cache)
             try:
-                todo_plan = None
-                if entry.generator != "diffusers":  # the plan depends on the backend's inputs
-                    gen = kind.build(config, entry.id, cache)
-                    todo_plan = gen.plan(prompts, spec.replicates)
-                else:
-                    todo_plan = [(p, r) for p in prompts for r in range(spec.replicates)]
-                todo = [(p, r) for p, r in todo_plan if (entry.id, p.prompt_id, r) not in done]
-                if not todo:
-                    continue
-                gen = gen or kind.build(config, entry.id, cache)
                 update_manifest(
                     store,
                     models={
@@ -121,9 +119,7 @@ def generate_images(
                     results = gen.generate(reqs)
                     per_image = (time.perf_counter() - t0) / len(reqs)
                     records = [
-                        _image_record(
-                            store, entry.id, gen, req, res, i, per_image, seeded=entry.generator == "diffusers"
-                        )
+                        _image_record(store, entry.id, gen, req, res, i, per_image)
                         for i, (req, res) in enumerate(zip(reqs, results))
                     ]
                     counts["new"] += store.append_images(records)
@@ -132,14 +128,13 @@ def generate_images(
                     _maybe_fault("generate", batches)
                 progress.finish()
             finally:
-                if gen is not None:
-                    gen.close()
+                gen.close()
         counts["total"] = len(store.read(IMAGES))
     return RunManifest.model_validate(store.read_manifest()).stages["generate"]
 
 
 def _image_record(
-    store: RunStore, model_id: str, gen: Any, req: Any, res: Any, index: int, seconds: float, seeded: bool
+    store: RunStore, model_id: str, gen: Any, req: Any, res: Any, index: int, seconds: float
 ) -> ImageRecord:
     if res.image is not None:
         image = res.image
@@ -157,7 +152,7 @@ def _image_record(
         model_id=model_id,
         prompt_id=req.prompt.prompt_id,
         replicate=req.replicate,
-        seed=req.seed if seeded else None,
+        seed=req.seed if gen.seeded else None,
         params={**gen.params, **res.params},
         path=path,
         sha256=sha,
@@ -185,8 +180,10 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
         prompts = {p.prompt_id: p for p in store.prompts()}
         images = store.images()
         have = {(d["image_id"], d["judge_id"]) for d in store.read(JUDGEMENTS)}
-        pending = {c.judge_id(): [im for im in images if (im.image_id, c.judge_id()) not in have] for c in configs}
-        todo_ids = {im.image_id for ims in pending.values() for im in ims}
+        pending = {
+            c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs
+        }
+        todo_ids = set().union(*pending.values())
         todo = [im for im in images if im.image_id in todo_ids]
         judges: dict[str, Any] = {}
         calibrating = {
@@ -218,8 +215,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
         for batch in batched(todo, spec.judge_batch_size):
             items = [JudgeInput(im.image_id, store.load_image(im), prompts[im.prompt_id]) for im in batch]
             for jid, judge in judges.items():
-                mine = {im.image_id for im in pending[jid]}
-                sub = [it for it in items if it.image_id in mine]
+                sub = [it for it in items if it.image_id in pending[jid]]
                 if sub:
                     counts["new"] += store.append_judgements(judge.judge(sub))
             batches += 1
@@ -268,9 +264,9 @@ def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
     return RunManifest.model_validate(store.read_manifest()).stages["metrics"]
 
 
-def metrics_options(store: RunStore, spec: AuditSpec) -> Any:
+def metrics_options(store: RunStore, spec: AuditSpec) -> MetricsOptions:
     """The spec's metric options, plus the judged calibration sets of this run (for J3)."""
-    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.compute import MetricsOptions  # noqa: F811  (imported here: keeps start-up light)
 
     data = dict(spec.metrics)
     judges = RunManifest.model_validate(store.read_manifest()).judges
@@ -295,13 +291,13 @@ def write_report(store: RunStore) -> StageStatus:
 
 
 def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
-    """Backend input checks that need the expanded prompts; run before anything is written."""
+    """Plan every model before anything is written: a backend's inputs (e.g. a replay mapping)
+    are validated against the expanded prompts, raising InputError naming file and row."""
     from t2iaudit.generators.backends import GENERATORS
 
     for entry in spec.models:
         kind = GENERATORS.get(entry.generator)
-        if kind.check is not None:
-            kind.check(kind.config_model.model_validate(entry.options), prompts, spec.replicates)
+        kind.plan(kind.config_model.model_validate(entry.options), prompts, spec.replicates)
 
 
 def run_audit(

@@ -50,10 +50,8 @@ class Generator(Protocol):
     batch_size: int
     params: dict[str, Any]
     """Generation parameters that change the pixels; recorded on every image."""
-
-    def plan(self, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
-        """(prompt, replicate) pairs this model will produce."""
-        ...
+    seeded: bool
+    """Whether the request's seed made the image (False for replayed files)."""
 
     def generate(self, requests: list[GenerationRequest]) -> list[GeneratedImage]:
         """One image per request, in order."""
@@ -76,9 +74,14 @@ class GeneratorKind:
     build: Any
     path_fields: tuple[str, ...] = ()
     """Option fields holding paths, resolved against the spec's folder."""
-    check: Any = None
-    """Optional ``check(config, prompts, replicates)``: cheap input validation run before any
-    output is written (e.g. a replay mapping's rows); raises InputError."""
+    plan: Any = None
+    """``plan(config, prompts, replicates) -> [(prompt, replicate)]``: the images this model makes,
+    without loading it (cheap; raises InputError on bad backend inputs). Default: every prompt
+    times ``replicates``."""
+
+    def __post_init__(self) -> None:
+        if self.plan is None:
+            object.__setattr__(self, "plan", full_plan)
 
     def resolve_paths(self, options: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         out = dict(options)
@@ -91,7 +94,8 @@ class GeneratorKind:
         return out
 
 
-def full_plan(prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+def full_plan(config: Any, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+    """Every prompt, ``replicates`` times (the plan of generating backends)."""
     return [(p, r) for p in prompts for r in range(replicates)]
 
 

@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from t2iaudit.generators.base import GeneratedImage, GenerationRequest, full_plan
-from t2iaudit.types import Prompt
+from t2iaudit.generators.base import GeneratedImage, GenerationRequest
 
 
 class DiffusersConfig(BaseModel):
@@ -94,6 +93,7 @@ class DiffusersGenerator:
         silence_library_progress()
         self.config = config
         self.batch_size = config.batch_size
+        self.seeded = True
         self.device = _resolve_device(config.device)
         dtype_name = config.dtype
         if dtype_name == "auto":
@@ -137,9 +137,6 @@ class DiffusersGenerator:
             "generator_device": "cpu",
             **({"call_options": config.call_options} if config.call_options else {}),
         }
-
-    def plan(self, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
-        return full_plan(prompts, replicates)
 
     def call_kwargs(self, requests: list[GenerationRequest]) -> dict[str, Any]:
         """Keyword arguments of one pipeline call (per-image CPU generators)."""

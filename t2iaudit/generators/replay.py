@@ -31,18 +31,23 @@ class ReplayConfig(BaseModel):
 
 
 class ReplayGenerator:
-    """Reads images listed in the mapping CSV instead of generating them."""
+    """Reads the images listed in the mapping CSV instead of generating them."""
+
+    seeded = False
 
     def __init__(self, config: ReplayConfig) -> None:
         self.config = config
         self.batch_size = config.batch_size
         self.folder = Path(config.folder)
+        self.mapping = Path(config.mapping)
         self.params: dict[str, Any] = {"replay": True}
         if not self.folder.is_dir():
             raise InputError("replay folder not found", file=self.folder, field="folder")
-        self._rows = self._read_mapping(Path(config.mapping))
+        self._files = self._read_mapping()
 
-    def _read_mapping(self, path: Path) -> list[dict[str, str]]:
+    def _read_mapping(self) -> dict[tuple[str, str, int], tuple[str, int]]:
+        """``(column, key, replicate) -> (file, CSV row)``; column is ``prompt_id`` or ``prompt``."""
+        path = self.mapping
         try:
             with path.open(newline="", encoding="utf-8-sig") as f:
                 rows = list(csv.DictReader(f))
@@ -52,65 +57,66 @@ class ReplayGenerator:
             raise InputError(f"not UTF-8 text ({e})", file=path) from None
         if not rows:
             raise InputError("replay mapping CSV has no rows", file=path)
-        cols = set(rows[0])
-        if "file" not in cols or not ({"prompt_id", "prompt"} & cols):
+        if "file" not in rows[0] or not ({"prompt_id", "prompt"} & set(rows[0])):
             raise InputError("needs columns 'file' and 'prompt_id' (or 'prompt')", file=path, field="header")
+        files: dict[tuple[str, str, int], tuple[str, int]] = {}
+        seen: dict[tuple[str, str], int] = {}
         for i, row in enumerate(rows, start=2):
             if not (self.folder / row["file"]).is_file():
                 raise InputError(
                     f"image file {row['file']!r} not found in {self.folder}", file=path, field=f"row {i}, column file"
                 )
-        self._mapping_path = path
-        return rows
+            column = "prompt_id" if row.get("prompt_id") else "prompt"
+            key = (column, row.get(column) or "")
+            rep_text = (row.get("replicate") or "").strip()
+            rep = int(rep_text) if rep_text else seen.get(key, 0)
+            seen[key] = max(seen.get(key, 0), rep + 1)
+            if (*key, rep) in files:
+                raise InputError(f"second image for {key[1]!r} replicate {rep}", file=path, field=f"row {i}")
+            files[(*key, rep)] = (row["file"], i)
+        return files
 
     def plan(self, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
-        by_id = {p.prompt_id: p for p in prompts}
-        by_text = {p.text: p for p in prompts}
-        seen: dict[str, int] = {}
-        self._files: dict[tuple[str, int], str] = {}
+        """The (prompt, replicate) pairs of the mapping; every row must match a prompt of the audit."""
+        by = {"prompt_id": {p.prompt_id: p for p in prompts}, "prompt": {p.text: p for p in prompts}}
         plan = []
-        for i, row in enumerate(self._rows, start=2):
-            key = row.get("prompt_id") or ""
-            prompt = by_id.get(key) if key else by_text.get(row.get("prompt", ""))
+        for (column, key, rep), (_, row) in self._files.items():
+            prompt = by[column].get(key)
             if prompt is None:
-                col = "prompt_id" if key else "prompt"
                 raise InputError(
-                    f"{row.get(col)!r} matches no prompt of the audit",
-                    file=self._mapping_path,
-                    field=f"row {i}, column {col}",
+                    f"{key!r} matches no prompt of the audit", file=self.mapping, field=f"row {row}, column {column}"
                 )
-            rep_text = row.get("replicate") or ""
-            rep = int(rep_text) if rep_text.strip() else seen.get(prompt.prompt_id, 0)
-            seen[prompt.prompt_id] = max(seen.get(prompt.prompt_id, 0), rep + 1)
-            if (prompt.prompt_id, rep) in self._files:
-                raise InputError(
-                    f"duplicate image for prompt {prompt.prompt_id!r} replicate {rep}",
-                    file=self._mapping_path,
-                    field=f"row {i}",
-                )
-            self._files[(prompt.prompt_id, rep)] = row["file"]
             plan.append((prompt, rep))
+        if len(set((p.prompt_id, r) for p, r in plan)) != len(plan):
+            raise InputError("a prompt is mapped twice (by id and by text) for one replicate", file=self.mapping)
         return plan
+
+    def _file(self, prompt: Prompt, replicate: int) -> Path:
+        hit = (
+            self._files.get(("prompt_id", prompt.prompt_id, replicate))
+            or self._files[("prompt", prompt.text, replicate)]
+        )
+        return self.folder / hit[0]
 
     def generate(self, requests: list[GenerationRequest]) -> list[GeneratedImage]:
         out = []
         for r in requests:
-            path = self.folder / self._files[(r.prompt.prompt_id, r.replicate)]
+            path = self._file(r.prompt, r.replicate)
             out.append(
                 GeneratedImage(data=path.read_bytes(), suffix=path.suffix.lower(), params={"source_file": str(path)})
             )
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"folder": str(self.folder), "mapping": self.config.mapping, "revision": "replay"}
+        return {"folder": str(self.folder), "mapping": str(self.mapping), "revision": "replay"}
 
     def close(self) -> None:
         pass
 
 
-def check_replay(config: ReplayConfig, prompts: list[Prompt], replicates: int) -> None:
-    """Validate the folder and every mapping row against the audit's prompts."""
-    ReplayGenerator(config).plan(prompts, replicates)
+def plan_replay(config: ReplayConfig, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+    """Validate the folder and mapping against the audit's prompts; the images to read."""
+    return ReplayGenerator(config).plan(prompts, replicates)
 
 
 def build_replay(config: ReplayConfig, model_id: str, model_cache: Path | None) -> ReplayGenerator:

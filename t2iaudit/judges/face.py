@@ -147,34 +147,22 @@ class FaceJudge:
                     age_label = list(self.config.age_groups)[int(groups.argmax())]
         count_scores = {lab: float(lab == count_label) for lab in PERSON_COUNT_LABELS}
         seconds = (time.perf_counter() - t0) / 3
+        answers = {
+            "gender": (gender_label, gender_scores, raw),
+            "age": (age_label, age_scores, None),
+            "person_count": (count_label, count_scores, {"n_faces": n}),
+        }
         return [
             Judgement(
                 image_id=item.image_id,
                 judge_id=self.judge_id,
-                attribute="gender",
-                label=gender_label,
-                scores=gender_scores,
-                raw=raw,
+                attribute=attribute,
+                label=label,
+                scores=scores,
+                raw=raw_out,
                 seconds=seconds,
-            ),
-            Judgement(
-                image_id=item.image_id,
-                judge_id=self.judge_id,
-                attribute="age",
-                label=age_label,
-                scores=age_scores,
-                raw=None,
-                seconds=seconds,
-            ),
-            Judgement(
-                image_id=item.image_id,
-                judge_id=self.judge_id,
-                attribute="person_count",
-                label=count_label,
-                scores=count_scores,
-                raw={"n_faces": n},
-                seconds=seconds,
-            ),
+            )  # fmt: skip
+            for attribute, (label, scores, raw_out) in answers.items()
         ]
 
 

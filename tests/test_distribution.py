@@ -275,7 +275,7 @@ def test_properties(pair: tuple[list[int], list[int]]) -> None:
 
 
 def test_unanimous_labels_do_not_get_a_zero_width_aggregate_interval():
-    """12 images all judged female: the bootstrap collapses, the Wilson floor keeps the interval honest."""
+    """12 images all judged female: the bootstrap collapses; the pooled-count floors keep intervals honest."""
     from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
     from t2iaudit.metrics.table import JudgementTable, build_frame
 
@@ -290,10 +290,18 @@ def test_unanimous_labels_do_not_get_a_zero_width_aggregate_interval():
     share = agg["share", "female"]
     assert share.value == 1.0 and share.ci_high == 1.0
     assert share.ci_low == pytest.approx(0.7575, abs=1e-4)  # Wilson 12/12
-    d2 = agg["D2_gender_imbalance", None]
-    assert d2.value == 0.5 and d2.ci_low == pytest.approx(0.2575, abs=1e-4) and d2.ci_high == 0.5
-    d8 = agg["D8_signed_imbalance", None]  # (n_m - n_f) / (n_m + n_f) = -1
-    assert d8.value == -1.0 and d8.ci_low == -1.0 and d8.ci_high == pytest.approx(-0.515, abs=1e-3)
+    # Other aggregates: hull with the Jeffreys posterior of the pooled counts, Beta(12.5, 0.5)
+    # for the female share, whose 2.5% quantile is q (Monte Carlo over 200 draws: loose tolerance).
+    from scipy.stats import beta
+
+    q = beta.ppf(0.025, 12.5, 0.5)
+    d2 = agg["D2_gender_imbalance", None]  # |f - 0.5|
+    assert d2.value == 0.5 and d2.ci_high == 0.5 and d2.ci_low == pytest.approx(q - 0.5, abs=0.03)
+    d8 = agg["D8_signed_imbalance", None]  # (n_m - n_f) / (n_m + n_f) = 1 - 2f
+    assert d8.value == -1.0 and d8.ci_low == -1.0 and d8.ci_high == pytest.approx(1 - 2 * q, abs=0.06)
+    tv = [v for v in values if v.metric == "D9_tv" and "prompt_id" not in v.scope][0]  # vs uniform
+    assert tv.value == 0.5 and tv.ci_low == pytest.approx(q - 0.5, abs=0.03)
+    assert tv.params["interval"] == "hull(bootstrap, Dirichlet(pooled counts + 1/2))"
 
 
 def test_seed_spread_is_the_sd_of_pooled_shares_over_replicates():

@@ -8,6 +8,9 @@ two-stage (prompts, then images within prompts) interval of the aggregate, in th
 Aggregates are the mean over prompts (prompts with no labelled image are left out), except
 OpenBias' context-free severity, which pools the counts. Shares use Wilson (or Jeffreys)
 intervals per prompt; D8 per prompt maps the Wilson interval of ``n_a / (n_a + n_b)``.
+Aggregate intervals are the hull of the two-stage bootstrap and a floor computed from the pooled
+counts (Wilson for shares, the Jeffreys posterior for the other metrics), so a cell whose images
+all got one label does not report a zero-width interval.
 """
 
 from __future__ import annotations
@@ -277,7 +280,51 @@ def _group_values(
     if options.bootstrap_resamples:
         rng = group_rng(options.seed, group.model_id, group.judge_id, group.attribute)
         prompt_ci, agg_ci = _bootstrap(counts, refs, masks, roles, options, rng)
+        floors = _dirichlet_floor(counts, refs, masks, roles, options, rng)
+        agg_ci = {k: _hull(v, floors.get(k)) for k, v in agg_ci.items()}
     return _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options)
+
+
+def _hull(ci: tuple, floor: tuple | None) -> tuple:
+    """The smallest interval holding both (elementwise for share vectors)."""
+    if floor is None:
+        return ci
+    return np.fmin(ci[0], floor[0]), np.fmax(ci[1], floor[1])
+
+
+def _dirichlet_floor(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
+    """A floor under the aggregate intervals, from the pooled counts alone.
+
+    A percentile bootstrap collapses to one point when every image of a cell gets the same
+    label (a common outcome: every CEO judged male), which would claim certainty from a dozen
+    images. Drawing the label distribution from its Jeffreys posterior, ``Dirichlet(pooled
+    counts + 1/2)``, treats images as independent and so understates clustered uncertainty, but
+    never collapses; the reported interval is the hull of the two. Each draw gives every prompt
+    the drawn distribution (with the prompt's own N, unknowns and reference) and the metric is
+    averaged over prompts as the aggregate is. Shares use the Wilson interval of the pooled
+    counts instead (see ``_emit``).
+    """
+    draws = min(options.bootstrap_resamples, 500)
+    conf = options.confidence
+    out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for name, mask in masks.items():
+        sub = counts[mask]
+        pooled = sub[:, :-1].sum(axis=0)
+        if pooled.sum() == 0:
+            continue
+        p = rng.dirichlet(pooled + 0.5, size=draws)  # (D, K)
+        n = sub[:, :-1].sum(axis=1)
+        pseudo = np.concatenate(
+            [p[:, None, :] * n[None, :, None], np.broadcast_to(sub[None, :, -1:], (draws, len(sub), 1))], axis=-1
+        )
+        sub_refs = {name: refs[name][mask]} if name else {}
+        for key, v in _evaluate(pseudo, sub_refs, roles, options).items():
+            if key[0] != name or key[1] == "share":
+                continue
+            out[key] = stats.percentile_interval(_nanmean(v, -1), conf)
+        if name == "" and options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3:
+            out["", CONTEXT_FREE] = stats.percentile_interval(dist.severity(p), conf)
+    return out
 
 
 def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options):  # type: ignore[no-untyped-def]
@@ -365,36 +412,10 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
                 )
             continue
         lo, hi = lo_hi if lo_hi else (None, None)
-        floor = _proportion_floor(metric, counts[mask], group, roles, options)
-        if floor is not None and lo is not None and hi is not None:
-            lo, hi = min(lo, floor[0]), max(hi, floor[1])
-            params = {**params, "interval": f"hull(bootstrap, {options.interval} of pooled counts)"}
+        if lo_hi is not None:
+            params = {**params, "interval": "hull(bootstrap, Dirichlet(pooled counts + 1/2))"}
         out.append(_value(metric, group.attribute, base_scope, value, lo, hi, n_cell, n_unknown, params))
     return out
-
-
-def _proportion_floor(metric, counts, group, roles, options):  # type: ignore[no-untyped-def]
-    """For aggregates that are functions of one proportion (D1 with K = 2, D2, D8): the interval
-    the Wilson (or Jeffreys) interval of the pooled proportion implies, mapped through the
-    function. Like the share floor above, it keeps a percentile bootstrap that collapsed (every
-    resample alike) from claiming certainty; None where it does not apply."""
-    pooled = counts.sum(axis=0)
-    if metric == "D8_signed_imbalance" and _signed_pair(roles):
-        a, b = _signed_pair(roles)
-        k, n, fn = pooled[a], pooled[a] + pooled[b], "signed"
-    elif metric == "D2_gender_imbalance" and roles.female is not None:
-        k, n, fn = pooled[roles.female], pooled[:-1].sum(), "abs"
-    elif metric == "D1_mad" and len(group.labels) == 2:
-        k, n, fn = pooled[0], pooled[:-1].sum(), "abs"
-    else:
-        return None
-    if n == 0:
-        return None
-    lo, hi = (float(x) for x in stats.proportion_interval(k, n, options.interval, options.confidence))
-    if fn == "signed":
-        return 2 * lo - 1, 2 * hi - 1
-    ends = (abs(lo - 0.5), abs(hi - 0.5))
-    return (0.0 if lo <= 0.5 <= hi else min(ends)), max(ends)
 
 
 def _value(metric, attribute, scope, value, lo, hi, n, n_unknown, params) -> MetricValue:  # type: ignore[no-untyped-def]

@@ -8,9 +8,9 @@ two-stage (prompts, then images within prompts) interval of the aggregate, in th
 Aggregates are the mean over prompts (prompts with no labelled image are left out), except
 OpenBias' context-free severity, which pools the counts. Shares use Wilson (or Jeffreys)
 intervals per prompt; D8 per prompt maps the Wilson interval of ``n_a / (n_a + n_b)``.
-Aggregate intervals are the hull of the two-stage bootstrap and a floor computed from the pooled
-counts (Wilson for shares, the Jeffreys posterior for the other metrics), so a cell whose images
-all got one label does not report a zero-width interval.
+Intervals are the hull of the bootstrap and a floor from the counts themselves (Wilson for
+shares, each prompt's Jeffreys posterior for the other metrics), so a cell whose images all got
+one label does not report a zero-width interval.
 """
 
 from __future__ import annotations
@@ -280,8 +280,9 @@ def _group_values(
     if options.bootstrap_resamples:
         rng = group_rng(options.seed, group.model_id, group.judge_id, group.attribute)
         prompt_ci, agg_ci = _bootstrap(counts, refs, masks, roles, options, rng)
-        floors = _dirichlet_floor(counts, refs, masks, roles, options, rng)
-        agg_ci = {k: _hull(v, floors.get(k)) for k, v in agg_ci.items()}
+        prompt_floor, agg_floor = _dirichlet_floor(counts, refs, masks, roles, options, rng)
+        prompt_ci = {k: _hull(v, prompt_floor.get(k)) for k, v in prompt_ci.items()}
+        agg_ci = {k: _hull(v, agg_floor.get(k)) for k, v in agg_ci.items()}
     return _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options)
 
 
@@ -293,38 +294,41 @@ def _hull(ci: tuple, floor: tuple | None) -> tuple:
 
 
 def _dirichlet_floor(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
-    """A floor under the aggregate intervals, from the pooled counts alone.
+    """Floors under the per-prompt and aggregate intervals, from each prompt's own counts.
 
-    A percentile bootstrap collapses to one point when every image of a cell gets the same
-    label (a common outcome: every CEO judged male), which would claim certainty from a dozen
-    images. Drawing the label distribution from its Jeffreys posterior, ``Dirichlet(pooled
-    counts + 1/2)``, treats images as independent and so understates clustered uncertainty, but
-    never collapses; the reported interval is the hull of the two. Each draw gives every prompt
-    the drawn distribution (with the prompt's own N, unknowns and reference) and the metric is
-    averaged over prompts as the aggregate is. Shares use the Wilson interval of the pooled
-    counts instead (see ``_emit``).
+    A percentile bootstrap collapses to one point when every image of a prompt gets the same
+    label (a common outcome: every CEO judged male), which would claim certainty from a handful
+    of images. Drawing each prompt's label distribution from its Jeffreys posterior,
+    ``Dirichlet(counts + 1/2)``, never collapses; it treats images as independent and ignores
+    which prompts were sampled, so it is only a floor: the reported interval is the hull of it
+    and the bootstrap. Each draw keeps the prompt's N, unknowns and reference; the aggregate is
+    the mean over prompts (pooled counts for context-free severity), as for the point value.
+    Shares use Wilson intervals instead (see ``_emit``).
+
+    Returns:
+        ``(prompt_floor, agg_floor)``: ``{(reference, metric): (low, high)}``.
     """
     draws = min(options.bootstrap_resamples, 500)
     conf = options.confidence
-    out: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    n = counts[:, :-1].sum(axis=1)
+    gamma = rng.gamma(counts[None, :, :-1] + 0.5, size=(draws, *counts[:, :-1].shape))
+    p = gamma / gamma.sum(axis=-1, keepdims=True)  # (D, P, K) posterior draws per prompt
+    pseudo = np.concatenate([p * n[None, :, None], np.broadcast_to(counts[None, :, -1:], (draws, len(n), 1))], -1)
+    prompt_floor: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    agg_floor: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for name, mask in masks.items():
-        sub = counts[mask]
-        pooled = sub[:, :-1].sum(axis=0)
-        if pooled.sum() == 0:
-            continue
-        p = rng.dirichlet(pooled + 0.5, size=draws)  # (D, K)
-        n = sub[:, :-1].sum(axis=1)
-        pseudo = np.concatenate(
-            [p[:, None, :] * n[None, :, None], np.broadcast_to(sub[None, :, -1:], (draws, len(sub), 1))], axis=-1
-        )
         sub_refs = {name: refs[name][mask]} if name else {}
-        for key, v in _evaluate(pseudo, sub_refs, roles, options).items():
+        for key, v in _evaluate(pseudo[:, mask], sub_refs, roles, options).items():
             if key[0] != name or key[1] == "share":
                 continue
-            out[key] = stats.percentile_interval(_nanmean(v, -1), conf)
-        if name == "" and options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3:
-            out["", CONTEXT_FREE] = stats.percentile_interval(dist.severity(p), conf)
-    return out
+            lo, hi = np.full(len(n), np.nan), np.full(len(n), np.nan)
+            lo[mask], hi[mask] = stats.percentile_interval(v, conf)
+            prompt_floor[key] = (lo, hi)
+            agg_floor[key] = stats.percentile_interval(_nanmean(v, -1), conf)
+    if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3:
+        pooled = pseudo[..., :-1].sum(axis=1)
+        agg_floor["", CONTEXT_FREE] = stats.percentile_interval(dist.severity(dist.proportions(pooled)), conf)
+    return prompt_floor, agg_floor
 
 
 def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options):  # type: ignore[no-untyped-def]
@@ -332,7 +336,8 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
     b, conf = options.bootstrap_resamples, options.confidence
     base_scope = {"model_id": group.model_id, "judge_id": group.judge_id}
     unknown = counts[:, -1]
-    boot_prompt = {"interval": "bootstrap", "bootstrap": "images within prompt", "resamples": b, "seed": options.seed}
+    boot_prompt = {"interval": "hull(bootstrap, Dirichlet(counts + 1/2))", "bootstrap": "images within prompt",
+                   "resamples": b, "seed": options.seed}  # fmt: skip
     boot_suite = {"interval": "bootstrap", "bootstrap": _SUITE, "resamples": b, "seed": options.seed}
 
     def params_for(ref: str, metric: str) -> dict[str, Any]:
@@ -413,7 +418,7 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
             continue
         lo, hi = lo_hi if lo_hi else (None, None)
         if lo_hi is not None:
-            params = {**params, "interval": "hull(bootstrap, Dirichlet(pooled counts + 1/2))"}
+            params = {**params, "interval": "hull(bootstrap, Dirichlet(counts + 1/2) per prompt)"}
         out.append(_value(metric, group.attribute, base_scope, value, lo, hi, n_cell, n_unknown, params))
     return out
 

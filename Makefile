@@ -33,6 +33,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_generation.py
 
 clean:
 	rm -rf outputs/smoke .pytest_cache

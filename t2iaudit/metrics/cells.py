@@ -9,22 +9,21 @@ Aggregates are the mean over prompts (prompts with no labelled image are left ou
 OpenBias' context-free severity, which pools the counts. Shares use Wilson (or Jeffreys)
 intervals per prompt; D8 per prompt maps the Wilson interval of ``n_a / (n_a + n_b)``.
 Intervals are the hull of the bootstrap and a floor from the counts themselves (Wilson for
-shares, each prompt's Jeffreys posterior for the other metrics), so a cell whose images all got
-one label does not report a zero-width interval.
+shares, each prompt's Jeffreys posterior for the other metrics; see ``resampling``), so a cell
+whose images all got one label does not report a zero-width interval.
 """
 
 from __future__ import annotations
 
-import warnings
+import functools
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from t2iaudit.metrics import distribution as dist
-from t2iaudit.metrics import stats
+from t2iaudit.metrics import resampling, stats
 from t2iaudit.metrics.table import joint_frame, label_counts
 from t2iaudit.types import MetricValue
 
@@ -37,14 +36,7 @@ REFERENCE_FREE += ("D4_severity_context_aware", "D8_signed_imbalance", "D9_entro
 REFERENCE_FREE += ("D9_pairwise_gap",)
 AGAINST_REFERENCE = ("D9_tv", "D9_kl", "D9_max_dev", "D9_fd", "D9_cosine")
 CONTEXT_FREE = "D4_severity_context_free"
-_CHUNK = 2_000_000  # count-array elements per bootstrap chunk (bounds memory)
 _SUITE = "stratified: prompts, then images within prompts"
-
-
-def _nanmean(x: np.ndarray, axis: int) -> np.ndarray:
-    with warnings.catch_warnings():  # all-NaN slices are empty cells: NaN is the answer
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=axis)
 
 
 def _num(x: Any) -> float | None:
@@ -134,7 +126,7 @@ def _aggregate(
     values: dict[tuple[str, str], np.ndarray], counts: np.ndarray, want_context_free: bool
 ) -> dict[tuple[str, str], np.ndarray]:
     """Mean over prompts (axis -1; -2 for shares), plus context-free severity of pooled counts."""
-    out = {k: _nanmean(v, -2 if k[1] == "share" else -1) for k, v in values.items()}
+    out = {k: resampling.nanmean(v, -2 if k[1] == "share" else -1) for k, v in values.items()}
     if want_context_free and counts.shape[-1] >= 3:
         out["", CONTEXT_FREE] = dist.severity(dist.proportions(counts[..., :-1].sum(axis=-2)))
     return out
@@ -153,60 +145,13 @@ def _cell_n(metric: str, counts: np.ndarray, roles: _Roles, options: MetricsOpti
     return n
 
 
-def _chunks(total: int, per_item: int) -> Iterator[slice]:
-    step = max(1, _CHUNK // max(1, per_item))
-    for start in range(0, total, step):
-        yield slice(start, min(total, start + step))
-
-
 def _bootstrap(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
-    """Per-prompt and aggregate percentile intervals from one pass of resamples.
-
-    Inner stage: ``Multinomial(m_j, counts_j / m_j)`` per prompt and resample (images within
-    prompts). Outer stage: each resample draws the prompts of a subset with replacement; the
-    mean over the drawn prompts is ``sum_j c_bj x_bj / sum_j c_bj`` with multiplicities
-    ``c_b ~ Multinomial(P, 1/P)``, so it accumulates chunk by chunk over prompts. A prompt drawn
-    twice reuses its inner resample (this slightly widens the interval).
-
-    Returns:
-        ``(prompt_ci, agg_ci)``: ``{(reference, metric): (low, high)}`` per prompt and aggregate.
-    """
-    b, conf = options.bootstrap_resamples, options.confidence
-    n_prompts, width = counts.shape
-    mult = {}
-    for name, mask in masks.items():
-        m = np.zeros((b, n_prompts))
-        k = int(mask.sum())
-        m[:, mask] = rng.multinomial(k, np.full(k, 1.0 / k), size=b)
-        mult[name] = m
-    want_pooled = options.wants(CONTEXT_FREE) and width >= 3
-    pooled = np.zeros((b, width - 1))
-    num: dict[tuple[str, str], np.ndarray] = {}
-    den: dict[tuple[str, str], np.ndarray] = {}
-    parts: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
-    for sl in _chunks(n_prompts, b * width):
-        boot = stats.bootstrap_counts(counts[sl], b, rng)
-        # float32 halves memory traffic; 1e-7 relative error is far below bootstrap noise.
-        vals = _evaluate(
-            boot.astype(np.float32), {k: v[sl].astype(np.float32) for k, v in refs.items()}, roles, options
-        )
-        for key, v in vals.items():
-            if options.prompt_bootstrap and key[1] != "share":
-                parts.setdefault(key, []).append(stats.percentile_interval(v, conf))
-            w = mult[key[0]][:, sl]
-            if v.ndim == 3:  # shares: (B, P, K)
-                w = w[..., None]
-            finite = np.isfinite(v)
-            num[key] = num.get(key, 0.0) + (np.where(finite, v, 0.0) * w).sum(axis=1)
-            den[key] = den.get(key, 0.0) + (finite * w).sum(axis=1)
-        if want_pooled:
-            pooled += (boot[..., :-1] * mult[""][:, sl, None]).sum(axis=1)
-    prompt_ci = {k: (np.concatenate([a for a, _ in v]), np.concatenate([c for _, c in v])) for k, v in parts.items()}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        agg_ci = {k: stats.percentile_interval(num[k] / den[k], conf) for k in num}
-    if want_pooled:
-        agg_ci["", CONTEXT_FREE] = stats.percentile_interval(dist.severity(dist.proportions(pooled)), conf)
-    return prompt_ci, agg_ci
+    """The two-stage bootstrap of ``resampling`` with this family's metrics."""
+    return resampling.two_stage_bootstrap(
+        counts, refs, masks, functools.partial(_evaluate, roles=roles, options=options),
+        resamples=options.bootstrap_resamples, confidence=options.confidence, per_prompt=options.prompt_bootstrap,
+        pooled_metric=CONTEXT_FREE if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3 else None, rng=rng,
+    )  # fmt: skip
 
 
 def _reference_matrix(
@@ -280,55 +225,15 @@ def _group_values(
     if options.bootstrap_resamples:
         rng = group_rng(options.seed, group.model_id, group.judge_id, group.attribute)
         prompt_ci, agg_ci = _bootstrap(counts, refs, masks, roles, options, rng)
-        prompt_floor, agg_floor = _dirichlet_floor(counts, refs, masks, roles, options, rng)
-        prompt_ci = {k: _hull(v, prompt_floor.get(k)) for k, v in prompt_ci.items()}
-        agg_ci = {k: _hull(v, agg_floor.get(k)) for k, v in agg_ci.items()}
+        evaluate = functools.partial(_evaluate, roles=roles, options=options)
+        pooled = CONTEXT_FREE if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3 else None
+        prompt_floor, agg_floor = resampling.posterior_floor(
+            counts, refs, masks, evaluate, draws=min(options.bootstrap_resamples, 500),
+            confidence=options.confidence, pooled_metric=pooled, rng=rng,
+        )  # fmt: skip
+        prompt_ci = {k: resampling.hull(v, prompt_floor.get(k)) for k, v in prompt_ci.items()}
+        agg_ci = {k: resampling.hull(v, agg_floor.get(k)) for k, v in agg_ci.items()}
     return _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options)
-
-
-def _hull(ci: tuple, floor: tuple | None) -> tuple:
-    """The smallest interval holding both (elementwise for share vectors)."""
-    if floor is None:
-        return ci
-    return np.fmin(ci[0], floor[0]), np.fmax(ci[1], floor[1])
-
-
-def _dirichlet_floor(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
-    """Floors under the per-prompt and aggregate intervals, from each prompt's own counts.
-
-    A percentile bootstrap collapses to one point when every image of a prompt gets the same
-    label (a common outcome: every CEO judged male), which would claim certainty from a handful
-    of images. Drawing each prompt's label distribution from its Jeffreys posterior,
-    ``Dirichlet(counts + 1/2)``, never collapses; it treats images as independent and ignores
-    which prompts were sampled, so it is only a floor: the reported interval is the hull of it
-    and the bootstrap. Each draw keeps the prompt's N, unknowns and reference; the aggregate is
-    the mean over prompts (pooled counts for context-free severity), as for the point value.
-    Shares use Wilson intervals instead (see ``_emit``).
-
-    Returns:
-        ``(prompt_floor, agg_floor)``: ``{(reference, metric): (low, high)}``.
-    """
-    draws = min(options.bootstrap_resamples, 500)
-    conf = options.confidence
-    n = counts[:, :-1].sum(axis=1)
-    gamma = rng.gamma(counts[None, :, :-1] + 0.5, size=(draws, *counts[:, :-1].shape))
-    p = gamma / gamma.sum(axis=-1, keepdims=True)  # (D, P, K) posterior draws per prompt
-    pseudo = np.concatenate([p * n[None, :, None], np.broadcast_to(counts[None, :, -1:], (draws, len(n), 1))], -1)
-    prompt_floor: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    agg_floor: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for name, mask in masks.items():
-        sub_refs = {name: refs[name][mask]} if name else {}
-        for key, v in _evaluate(pseudo[:, mask], sub_refs, roles, options).items():
-            if key[0] != name or key[1] == "share":
-                continue
-            lo, hi = np.full(len(n), np.nan), np.full(len(n), np.nan)
-            lo[mask], hi[mask] = stats.percentile_interval(v, conf)
-            prompt_floor[key] = (lo, hi)
-            agg_floor[key] = stats.percentile_interval(_nanmean(v, -1), conf)
-    if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3:
-        pooled = pseudo[..., :-1].sum(axis=1)
-        agg_floor["", CONTEXT_FREE] = stats.percentile_interval(dist.severity(dist.proportions(pooled)), conf)
-    return prompt_floor, agg_floor
 
 
 def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options):  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,7 @@ def calibration_file(store: RunStore, config: JudgeConfig) -> Path:
     return store.path(f"calibration/{config.id}-{config.judge_id().rsplit('#', 1)[1]}.csv")
 
 
-def calibrate_judge(
-    store: RunStore, config: JudgeConfig, judge: Callable[[], Judge], csv_path: str, batch_size: int
-) -> Path:
+def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path: str, batch_size: int) -> Path:
     """Judge the calibration images of ``csv_path`` unless already done; returns the output CSV."""
     out = calibration_file(store, config)
     if out.exists():
@@ -42,7 +39,6 @@ def calibrate_judge(
     cal = load_calibration(csv_path)
     base = Path(csv_path).resolve().parent
     judged: dict[str, dict[int, str]] = {}
-    active = judge()
     for start in range(0, len(cal.paths), batch_size):
         items = []
         for i in range(start, min(start + batch_size, len(cal.paths))):
@@ -54,7 +50,7 @@ def calibrate_judge(
                 raise InputError(
                     f"cannot read calibration image {path} ({e})", file=csv_path, field=f"row {i + 2}, column path"
                 ) from None
-        for j in active.judge(items):
+        for j in judge.judge(items):
             judged.setdefault(j.attribute, {})[int(j.image_id)] = j.label
     attributes = [a for a in cal.truth if a in judged]
     buf = io.StringIO()

@@ -47,8 +47,7 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
             host=provenance.host_info(),
             seed=spec.seed,
         )
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.write_manifest(manifest)
+    store.write_manifest(manifest)  # acquire_lock made the folder
     return store
 
 

@@ -163,13 +163,13 @@ def load_spec(path: str | Path) -> AuditSpec:
             raise
         judges.append(resolved)
 
+    from t2iaudit.metrics.calibration import load_calibration
+
     calibration = {}
     for name, csv_path in spec.calibration.items():
         judge = _spec_dir_path(name, spec_dir)
         if judge not in judges:
             raise InputError(f"judge {name!r} is not in this spec's judges", file=path, field=f"calibration.{name}")
-        from t2iaudit.metrics.calibration import load_calibration
-
         calibration[judge] = _spec_dir_path(csv_path, spec_dir)
         load_calibration(calibration[judge])  # errors name the CSV, row and column
 

@@ -224,9 +224,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
         progress.finish()
         for c in configs:
             if c.judge_id() in calibrating:
-                out = calibrate_judge(
-                    store, c, lambda c=c: judges[c.judge_id()], calibrating[c.judge_id()], spec.judge_batch_size
-                )
+                out = calibrate_judge(store, c, judges[c.judge_id()], calibrating[c.judge_id()], spec.judge_batch_size)
                 update_manifest(
                     store,
                     judges={

@@ -66,6 +66,11 @@ class Generator(Protocol):
         ...
 
 
+def full_plan(config: Any, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
+    """Every prompt, ``replicates`` times (the plan of generating backends)."""
+    return [(p, r) for p in prompts for r in range(replicates)]
+
+
 @dataclass(frozen=True)
 class GeneratorKind:
     """A registered backend: its config model and factory ``build(config, model_id, cache)``."""
@@ -74,14 +79,10 @@ class GeneratorKind:
     build: Any
     path_fields: tuple[str, ...] = ()
     """Option fields holding paths, resolved against the spec's folder."""
-    plan: Any = None
+    plan: Any = full_plan
     """``plan(config, prompts, replicates) -> [(prompt, replicate)]``: the images this model makes,
     without loading it (cheap; raises InputError on bad backend inputs). Default: every prompt
     times ``replicates``."""
-
-    def __post_init__(self) -> None:
-        if self.plan is None:
-            object.__setattr__(self, "plan", full_plan)
 
     def resolve_paths(self, options: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         out = dict(options)
@@ -92,11 +93,6 @@ class GeneratorKind:
                 if candidate.exists():
                     out[name] = str(candidate.resolve())
         return out
-
-
-def full_plan(config: Any, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
-    """Every prompt, ``replicates`` times (the plan of generating backends)."""
-    return [(p, r) for p in prompts for r in range(replicates)]
 
 
 GENERATOR_REGISTRY: Registry[GeneratorKind] = Registry("generator")

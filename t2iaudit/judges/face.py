@@ -161,7 +161,7 @@ class FaceJudge:
                 scores=scores,
                 raw=raw_out,
                 seconds=seconds,
-            )  # fmt: skip
+            )
             for attribute, (label, scores, raw_out) in answers.items()
         ]
 

@@ -145,12 +145,26 @@ def _cell_n(metric: str, counts: np.ndarray, roles: _Roles, options: MetricsOpti
     return n
 
 
+def _pooled_metric(counts: np.ndarray, options: MetricsOptions) -> str | None:
+    """The metric whose aggregate pools counts (OpenBias context-free severity), when computed."""
+    return CONTEXT_FREE if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3 else None
+
+
 def _bootstrap(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
     """The two-stage bootstrap of ``resampling`` with this family's metrics."""
     return resampling.two_stage_bootstrap(
         counts, refs, masks, functools.partial(_evaluate, roles=roles, options=options),
         resamples=options.bootstrap_resamples, confidence=options.confidence, per_prompt=options.prompt_bootstrap,
-        pooled_metric=CONTEXT_FREE if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3 else None, rng=rng,
+        pooled_metric=_pooled_metric(counts, options), rng=rng,
+    )  # fmt: skip
+
+
+def _floor(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
+    """The posterior floors of ``resampling`` with this family's metrics."""
+    return resampling.posterior_floor(
+        counts, refs, masks, functools.partial(_evaluate, roles=roles, options=options),
+        draws=min(options.bootstrap_resamples, 500), confidence=options.confidence,
+        pooled_metric=_pooled_metric(counts, options), rng=rng,
     )  # fmt: skip
 
 
@@ -225,12 +239,7 @@ def _group_values(
     if options.bootstrap_resamples:
         rng = group_rng(options.seed, group.model_id, group.judge_id, group.attribute)
         prompt_ci, agg_ci = _bootstrap(counts, refs, masks, roles, options, rng)
-        evaluate = functools.partial(_evaluate, roles=roles, options=options)
-        pooled = CONTEXT_FREE if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3 else None
-        prompt_floor, agg_floor = resampling.posterior_floor(
-            counts, refs, masks, evaluate, draws=min(options.bootstrap_resamples, 500),
-            confidence=options.confidence, pooled_metric=pooled, rng=rng,
-        )  # fmt: skip
+        prompt_floor, agg_floor = _floor(counts, refs, masks, roles, options, rng)
         prompt_ci = {k: resampling.hull(v, prompt_floor.get(k)) for k, v in prompt_ci.items()}
         agg_ci = {k: resampling.hull(v, agg_floor.get(k)) for k, v in agg_ci.items()}
     return _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options)

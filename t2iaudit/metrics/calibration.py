@@ -35,6 +35,7 @@ import numpy as np
 
 from t2iaudit.errors import InputError
 from t2iaudit.metrics import stats
+from t2iaudit.metrics.bias_aware import small_sample_scale
 from t2iaudit.types import UNKNOWN, MetricValue
 
 if TYPE_CHECKING:
@@ -145,11 +146,12 @@ def confusion_counts(true: np.ndarray, judged: np.ndarray, labels: list[str]) ->
     return counts
 
 
-def corrected_shares(confusion: np.ndarray, judged_counts: np.ndarray) -> np.ndarray:
-    """``project_simplex(solve(C^T, p))`` for stacked confusion counts and judged counts.
+def solve_corrected(confusion: np.ndarray, judged_counts: np.ndarray) -> np.ndarray:
+    """``solve(C^T, p)`` before the projection: unbiased to first order, may leave the simplex.
 
     Args:
-        confusion: ``(..., K, K)`` counts ``N[j, k]`` (rows: true class).
+        confusion: ``(..., K, K)`` counts ``N[j, k]`` (rows: true class); a row with no
+            calibration image is taken as the identity (the judge assumed right for it).
         judged_counts: ``(..., K)`` audit counts over declared labels (unknowns excluded).
     """
     n = np.asarray(confusion, dtype=float)
@@ -158,20 +160,37 @@ def corrected_shares(confusion: np.ndarray, judged_counts: np.ndarray) -> np.nda
     c = np.where(rows > 0, n / np.where(rows > 0, rows, 1.0), eye)
     p = np.asarray(judged_counts, dtype=float)
     p = p / p.sum(axis=-1, keepdims=True)
-    x = np.linalg.pinv(np.swapaxes(c, -1, -2)) @ p[..., None]
-    return project_simplex(x[..., 0])
+    return (np.linalg.pinv(np.swapaxes(c, -1, -2)) @ p[..., None])[..., 0]
+
+
+def corrected_shares(confusion: np.ndarray, judged_counts: np.ndarray) -> np.ndarray:
+    """``project_simplex(solve(C^T, p))`` for stacked confusion counts and judged counts."""
+    return project_simplex(solve_corrected(confusion, judged_counts))
 
 
 def corrected_interval(
-    confusion: np.ndarray, prompt_counts: np.ndarray, resamples: int, rng: np.random.Generator,
+    confusion: np.ndarray,
+    prompt_counts: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
     confidence: float = 0.95,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    *,
+    resample_prompts: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Corrected shares with a bootstrap interval over calibration pairs and audit images.
+
+    Each resample draws the rows of C from their Jeffreys posteriors (so the error of C is
+    carried, also for cells the calibration set never hit) and the audit images within prompts (and, with
+    ``resample_prompts``, the prompts first: the ``prompt_population`` estimand). The interval is
+    the percentile interval of the *unprojected* solution clipped to [0, 1]: projecting every
+    draw onto the simplex piles draws on 0 and shifts the others, so the projected draws do not
+    cover a true share near 0 or 1. It is widened to contain the (projected) estimate.
 
     Args:
         confusion: ``(K, K)`` calibration counts.
         prompt_counts: ``(P, K)`` audit counts per prompt (unknowns excluded).
         resamples: Bootstrap resamples (0: no interval, NaN bounds).
+        resample_prompts: Also resample prompts (intervals generalise over prompts).
 
     Returns:
         ``(estimate, low, high)``, each of shape ``(K,)``.
@@ -183,14 +202,37 @@ def corrected_interval(
     if resamples <= 0 or confusion.sum() == 0:
         nan = np.full(k, np.nan)
         return estimate, nan, nan
-    n_cal = int(confusion.sum())
-    cal = rng.multinomial(n_cal, confusion.ravel() / n_cal, size=resamples).reshape(resamples, k, k)
-    index = stats.resample_prompts(len(prompt_counts), resamples, rng) if len(prompt_counts) > 1 else None
-    audit = stats.bootstrap_counts(prompt_counts, resamples, rng, prompt_index=index).sum(axis=1)
+    # Rows of C from their Jeffreys posteriors Dirichlet(N[j] + 1/2): a cell never observed in a
+    # small calibration set (a judge right 17 times out of 17) still carries its uncertainty,
+    # which resampling the observed counts would set to zero.
+    rows = np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    gamma = rng.gamma(confusion + 0.5, size=(resamples, k, k))
+    cal = gamma / gamma.sum(axis=-1, keepdims=True) * rows
+    # The pooled judged distribution from its Jeffreys posterior: never degenerate (a label no
+    # image got still varies), and slightly conservative for the audited prompts, whose images
+    # vary less than one multinomial of the pooled shares.
+    pooled = prompt_counts.sum(axis=0)
+    total = max(int(pooled.sum()), 1)
+    gamma = rng.gamma(pooled + 0.5, size=(resamples, k))
+    audit = gamma / gamma.sum(axis=1, keepdims=True)
+    if resample_prompts and len(prompt_counts) > 1:
+        # Prompt population: stretch it to the spread of a two-stage bootstrap (prompts, then
+        # images), scaled by sqrt(P / (P - 1)) t_{P-1} / z for a mean over few prompts.
+        n = len(prompt_counts)
+        index = stats.resample_prompts(n, resamples, rng)
+        drawn = stats.bootstrap_counts(prompt_counts, resamples, rng, prompt_index=index).sum(axis=1)
+        share = drawn / np.maximum(drawn.sum(axis=1, keepdims=True), 1)
+        center = pooled / total
+        ratio = small_sample_scale(n, confidence) ** 2 * share.var(axis=0) / np.maximum(audit.var(axis=0), 1e-300)
+        audit = center + np.sqrt(np.fmax(1.0, ratio)) * (audit - center)
+    audit = np.clip(audit, 0.0, None) * total
     ok = audit.sum(axis=1) > 0
-    draws = corrected_shares(cal[ok], audit[ok])
-    low, high = stats.percentile_interval(draws, confidence)
-    return estimate, np.asarray(low), np.asarray(high)
+    low, high = stats.percentile_interval(solve_corrected(cal[ok], audit[ok]), confidence)
+    low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
+    return estimate, np.fmin(low, estimate), np.fmax(high, estimate)
+
+
+INTERVAL = "bootstrap: C rows from Dirichlet(N + 1/2), audit images; unprojected percentiles clipped to [0, 1]"
 
 
 def _calibration_for(judge_id: str, files: dict[str, str]) -> str | None:
@@ -225,8 +267,14 @@ def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dic
                     continue
                 wide = known.groupby(["prompt_id", "label"]).size().unstack(fill_value=0)
                 counts = wide.reindex(columns=labels, fill_value=0).to_numpy()
-                est, low, high = corrected_interval(confusion, counts, options.bootstrap_resamples, rng,
-                                                    options.confidence)  # fmt: skip
+                est, low, high = corrected_interval(
+                    confusion,
+                    counts,
+                    options.bootstrap_resamples,
+                    rng,
+                    options.confidence,
+                    resample_prompts=options.estimand == "prompt_population",
+                )
                 raw = counts.sum(axis=0) / counts.sum()
                 for i, label in enumerate(labels):
                     out.append(MetricValue(
@@ -236,7 +284,8 @@ def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dic
                         n_unknown=len(cell) - len(known),
                         params={"label": label, "judged_share": float(raw[i]), "calibration": file,
                                 "n_calibration": int(confusion.sum()), "uncalibrated": missing,
-                                "interval": "bootstrap", "resamples": options.bootstrap_resamples,
+                                "interval": INTERVAL, "estimand": options.estimand,
+                                "resamples": options.bootstrap_resamples,
                                 "seed": options.seed, "source": "CLEAM-style, Teo et al. 2023"},
                     ))  # fmt: skip
     return out

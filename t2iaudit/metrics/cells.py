@@ -1,16 +1,14 @@
 """The distribution family's cells: count groups -> per-prompt and aggregate metric values.
 
-For each (model, judge, attribute) the per-prompt label counts form a ``(P, K + 1)`` array
-(last column: unknown). Every metric of ``distribution.py`` is evaluated on it at once, and on
-within-prompt bootstrap resamples ``(B, P, K + 1)``: their percentiles give per-prompt
-intervals, and weighting them by how often each prompt is drawn in each resample gives the
-two-stage (prompts, then images within prompts) interval of the aggregate, in the same pass.
+For each (model, judge, protected attribute) the per-prompt label counts form a ``(P, K + 1)``
+array (last column: unknown). Every metric of ``distribution.py`` is evaluated on it at once.
 Aggregates are the mean over prompts (prompts with no labelled image are left out), except
 OpenBias' context-free severity, which pools the counts. Shares use Wilson (or Jeffreys)
-intervals per prompt; D8 per prompt maps the Wilson interval of ``n_a / (n_a + n_b)``.
-Intervals are the hull of the bootstrap and a floor from the counts themselves (Wilson for
-shares, each prompt's Jeffreys posterior for the other metrics; see ``resampling``), so a cell
-whose images all got one label does not report a zero-width interval.
+intervals per prompt; D8 per prompt maps the Wilson interval of ``n_a / (n_a + n_b)``. Every
+other interval, and every aggregate interval, is bias-aware (``bias_aware``): it covers the
+population value over the audited prompts (or, with ``estimand: prompt_population``, over the
+prompt population), contains the reported plug-in value, and the bias-corrected estimate goes
+in ``params.bias_corrected``.
 """
 
 from __future__ import annotations
@@ -22,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from t2iaudit.metrics import bias_aware, stats
 from t2iaudit.metrics import distribution as dist
-from t2iaudit.metrics import resampling, stats
 from t2iaudit.metrics.table import joint_frame, label_counts
 from t2iaudit.types import MetricValue
 
@@ -36,7 +34,6 @@ REFERENCE_FREE += ("D4_severity_context_aware", "D8_signed_imbalance", "D9_entro
 REFERENCE_FREE += ("D9_pairwise_gap",)
 AGAINST_REFERENCE = ("D9_tv", "D9_kl", "D9_max_dev", "D9_fd", "D9_cosine")
 CONTEXT_FREE = "D4_severity_context_free"
-_SUITE = "stratified: prompts, then images within prompts"
 
 
 def _num(x: Any) -> float | None:
@@ -122,16 +119,6 @@ def _signed_pair(roles: _Roles) -> tuple[int, int] | None:
     return None
 
 
-def _aggregate(
-    values: dict[tuple[str, str], np.ndarray], counts: np.ndarray, want_context_free: bool
-) -> dict[tuple[str, str], np.ndarray]:
-    """Mean over prompts (axis -1; -2 for shares), plus context-free severity of pooled counts."""
-    out = {k: resampling.nanmean(v, -2 if k[1] == "share" else -1) for k, v in values.items()}
-    if want_context_free and counts.shape[-1] >= 3:
-        out["", CONTEXT_FREE] = dist.severity(dist.proportions(counts[..., :-1].sum(axis=-2)))
-    return out
-
-
 def _cell_n(metric: str, counts: np.ndarray, roles: _Roles, options: MetricsOptions) -> np.ndarray:
     """Labels used per prompt (``n`` of MetricValue)."""
     n, u = counts[:, :-1].sum(axis=1), counts[:, -1]
@@ -145,31 +132,8 @@ def _cell_n(metric: str, counts: np.ndarray, roles: _Roles, options: MetricsOpti
     return n
 
 
-def _pooled_metric(counts: np.ndarray, options: MetricsOptions) -> str | None:
-    """The metric whose aggregate pools counts (OpenBias context-free severity), when computed."""
-    return CONTEXT_FREE if options.wants(CONTEXT_FREE) and counts.shape[-1] >= 3 else None
-
-
-def _bootstrap(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
-    """The two-stage bootstrap of ``resampling`` with this family's metrics."""
-    return resampling.two_stage_bootstrap(
-        counts, refs, masks, functools.partial(_evaluate, roles=roles, options=options),
-        resamples=options.bootstrap_resamples, confidence=options.confidence, per_prompt=options.prompt_bootstrap,
-        pooled_metric=_pooled_metric(counts, options), rng=rng,
-    )  # fmt: skip
-
-
-def _floor(counts, refs, masks, roles, options, rng):  # type: ignore[no-untyped-def]
-    """The posterior floors of ``resampling`` with this family's metrics."""
-    return resampling.posterior_floor(
-        counts, refs, masks, functools.partial(_evaluate, roles=roles, options=options),
-        draws=min(options.bootstrap_resamples, 500), confidence=options.confidence,
-        pooled_metric=_pooled_metric(counts, options), rng=rng,
-    )  # fmt: skip
-
-
 def _reference_matrix(
-    table: JudgementTable,
+    references: dict[str, dict[str, dict[str, float]]],
     group: LabelCounts,
     name: str,
     prompt_refs: dict[str, str | None],
@@ -195,7 +159,7 @@ def _reference_matrix(
     if name == "uniform":
         return np.full((len(group.prompt_ids), len(labels)), 1.0 / len(labels))
     if name == "prompt":
-        rows = [lookup(table.references.get(prompt_refs.get(pid) or "")) for pid in group.prompt_ids]
+        rows = [lookup(references.get(prompt_refs.get(pid) or "")) for pid in group.prompt_ids]
         return np.array(rows, dtype=float).reshape(len(group.prompt_ids), len(labels))
     row = lookup(options.custom_references[name])
     return np.tile(row, (len(group.prompt_ids), 1))
@@ -214,45 +178,115 @@ def distribution_values(table: JudgementTable, options: MetricsOptions) -> list[
     prompt_refs = {} if refs_col is None else dict(zip(refs_col["prompt_id"], refs_col["reference"]))
     out: list[MetricValue] = []
     for group in groups:
-        out.extend(_group_values(table, group, prompt_refs, options))
+        out.extend(group_values(group, options, table.references, prompt_refs))
     return out
 
 
-def _group_values(
-    table: JudgementTable, group: LabelCounts, prompt_refs: dict[str, str | None], options: MetricsOptions
+def group_values(
+    group: LabelCounts,
+    options: MetricsOptions,
+    references: dict[str, dict[str, dict[str, float]]] | None = None,
+    prompt_refs: dict[str, str | None] | None = None,
 ) -> list[MetricValue]:
+    """Every distribution metric of one count group, per prompt and aggregated.
+
+    Args:
+        group: Per-prompt label counts of one (model, judge, attribute).
+        options: What to compute and how.
+        references: Reference tables by key (``JudgementTable.references``).
+        prompt_refs: Prompt id -> its reference key.
+    """
+    references, prompt_refs = references or {}, prompt_refs or {}
     counts, labels = group.counts, group.labels
     roles = _Roles.of(group.attribute, labels, options)
-    refs = {name: _reference_matrix(table, group, name, prompt_refs, options) for name in options.references}
+    refs = {name: _reference_matrix(references, group, name, prompt_refs, options) for name in options.references}
     refs = {k: v for k, v in refs.items() if np.isfinite(v).all(axis=1).any()} if len(labels) >= 2 else {}
     # Prompts a reference applies to; reference-free metrics use every prompt ("").
     masks = {"": np.ones(len(group.prompt_ids), dtype=bool)}
     masks.update({k: np.isfinite(v).all(axis=1) for k, v in refs.items()})
-    point = _evaluate(counts, refs, roles, options)
-    agg_point = {}
-    for name, mask in masks.items():
-        sub_refs = {name: refs[name][mask]} if name else {}
-        vals = {k: v for k, v in _evaluate(counts[mask], sub_refs, roles, options).items() if k[0] == name}
-        agg_point.update(_aggregate(vals, counts[mask], name == "" and options.wants(CONTEXT_FREE)))
-    prompt_ci: dict[tuple[str, str], tuple] = {}
-    agg_ci: dict[tuple[str, str], tuple] = {}
+    evaluate = functools.partial(_evaluate, roles=roles, options=options)
+    point = evaluate(counts, refs)
+    agg_point = {
+        k: bias_aware.nanmean(
+            np.where(masks[k[0]][:, None] if v.ndim == 2 else masks[k[0]], v, np.nan), -2 if v.ndim == 2 else -1
+        )
+        for k, v in point.items()
+    }
+    pooled = None
+    if options.wants(CONTEXT_FREE) and len(labels) >= 2:
+        pooled = (CONTEXT_FREE, _pooled_severity)
+        agg_point["", CONTEXT_FREE] = _pooled_severity(counts[:, :-1].sum(axis=0).astype(float))
+    intervals = None
     if options.bootstrap_resamples:
         rng = group_rng(options.seed, group.model_id, group.judge_id, group.attribute)
-        prompt_ci, agg_ci = _bootstrap(counts, refs, masks, roles, options, rng)
-        prompt_floor, agg_floor = _floor(counts, refs, masks, roles, options, rng)
-        prompt_ci = {k: resampling.hull(v, prompt_floor.get(k)) for k, v in prompt_ci.items()}
-        agg_ci = {k: resampling.hull(v, agg_floor.get(k)) for k, v in agg_ci.items()}
-    return _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options)
+        uniform = np.full((len(group.prompt_ids), len(labels)), 1.0 / len(labels))
+        intervals = bias_aware.bias_aware_intervals(
+            counts,
+            refs,
+            masks,
+            evaluate,
+            [uniform],
+            _settings(options),
+            rng,
+            ranges=_ranges(len(labels)),
+            linear=LINEAR,
+            pooled=pooled,
+        )
+    return _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs, options)
 
 
-def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prompt_refs, options):  # type: ignore[no-untyped-def]
+LINEAR = ("share",)
+"""Metrics whose plug-in is unbiased (a mean of proportions): no bias band."""
+
+
+def _pooled_severity(pooled: np.ndarray) -> np.ndarray:
+    return dist.severity(dist.proportions(pooled))
+
+
+def _settings(options: MetricsOptions) -> bias_aware.Settings:
+    return bias_aware.Settings(
+        confidence=options.confidence,
+        resamples=options.bootstrap_resamples,
+        estimand=options.estimand,
+        per_prompt=options.prompt_bootstrap,
+    )
+
+
+def _ranges(k: int) -> dict[str, tuple[float, float]]:
+    """Possible values of each metric with K labels (intervals are clipped to them)."""
+    unit = (0.0, 1.0)
+    severity = (-1e-8, 1.0)  # OpenBias' 1e-10 inside the entropy puts uniform a hair below 0
+    return {
+        "share": unit,
+        "D1_mad": (0.0, 2.0 * (k - 1) / k**2),
+        "D2_gender_imbalance": (0.0, 0.5),
+        "D3_skin_tone_imbalance": unit,
+        "D4_severity_context_aware": severity,
+        CONTEXT_FREE: severity,
+        "D8_signed_imbalance": (-1.0, 1.0),
+        "D9_tv": unit,
+        "D9_kl": (0.0, np.inf),
+        "D9_entropy": unit,
+        "D9_max_dev": unit,
+        "D9_fd": (0.0, np.sqrt(2.0)),
+        "D9_pairwise_gap": unit,
+        "D9_cosine": unit,
+    }
+
+
+def _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs, options):  # type: ignore[no-untyped-def]
     out: list[MetricValue] = []
     b, conf = options.bootstrap_resamples, options.confidence
     base_scope = {"model_id": group.model_id, "judge_id": group.judge_id}
     unknown = counts[:, -1]
-    boot_prompt = {"interval": "hull(bootstrap, Dirichlet(counts + 1/2))", "bootstrap": "images within prompt",
-                   "resamples": b, "seed": options.seed}  # fmt: skip
-    boot_suite = {"interval": "bootstrap", "bootstrap": _SUITE, "resamples": b, "seed": options.seed}
+    method = {
+        "interval": bias_aware.METHOD,
+        "estimand": options.estimand,
+        "resamples": b,
+        "seed": options.seed,
+        "coverage": COVERAGE,
+    }
+    noise_only = {**method, "interval": _noise_method(options)}
 
     def params_for(ref: str, metric: str) -> dict[str, Any]:
         p: dict[str, Any] = {"confidence": conf, "unknown_in_denominator": False}
@@ -269,16 +303,18 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
     for (ref, metric), values in point.items():
         mask = masks[ref]
         n_cell = _cell_n(metric, counts, roles, options)
-        # Intervals for all prompts at once: Wilson/Jeffreys for proportions, else bootstrap.
+        # Per prompt: Wilson/Jeffreys for proportions, else the bias-aware interval.
+        corrected = None
         if metric == "share":
             lo, hi = stats.proportion_interval(counts[:, :-1], n_cell[:, None], options.interval, conf)
-            extra = {"interval": options.interval}
+            extra: dict[str, Any] = {"interval": options.interval}
         elif metric == "D8_signed_imbalance":
             a, _ = _signed_pair(roles) or (0, 0)
             lo, hi = stats.proportion_interval(counts[:, a], n_cell, options.interval, conf)
             lo, hi, extra = 2 * lo - 1, 2 * hi - 1, {"interval": options.interval}
-        elif (ref, metric) in prompt_ci:
-            (lo, hi), extra = prompt_ci[ref, metric], boot_prompt
+        elif intervals is not None and (ref, metric) in intervals.prompt:
+            (lo, hi), extra = intervals.prompt[ref, metric], {k: v for k, v in method.items() if k != "estimand"}
+            lo, hi, corrected = lo[:, 0], hi[:, 0], intervals.prompt_corrected[ref, metric][:, 0]
         else:
             lo = hi = np.full(values.shape, np.nan)
             extra = {"interval": None}
@@ -287,6 +323,8 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
             params = {**params_for(ref, metric), **extra}
             if ref == "prompt":
                 params["reference_key"] = prompt_refs.get(group.prompt_ids[j])
+            if corrected is not None and np.isfinite(corrected[j]):
+                params["bias_corrected"] = float(corrected[j])
             if metric != "share":
                 out.append(
                     _value(metric, group.attribute, scope, values[j], lo[j], hi[j], n_cell[j], unknown[j], params)
@@ -294,47 +332,65 @@ def _emit(group, counts, roles, masks, point, prompt_ci, agg_point, agg_ci, prom
                 continue
             for k, label in enumerate(group.labels):
                 out.append(
-                    _value(metric, group.attribute, scope, values[j, k], lo[j, k], hi[j, k], n_cell[j], unknown[j],
-                           {**params, "label": label})
-                )  # fmt: skip
-    for (ref, metric), value in agg_point.items():
-        mask = masks[ref]
-        n_cell = _cell_n(metric if metric != CONTEXT_FREE else "", counts, roles, options)[mask].sum()
-        params = {**params_for(ref, metric), **boot_suite, "prompts": int(mask.sum())}
-        params["aggregate"] = "pooled counts" if metric == CONTEXT_FREE else "mean over prompts"
-        if not b:
-            params.update({"interval": None, "bootstrap": None})
-        lo_hi = agg_ci.get((ref, metric))
-        n_unknown = int(unknown[mask].sum())
-        if metric == "share":
-            # A percentile bootstrap collapses to [p, p] when every resample agrees (e.g. all
-            # images judged alike); the Wilson interval of the pooled counts, which treats images
-            # as independent, is a floor on the uncertainty. Report the hull of the two.
-            pooled = counts[mask, :-1].sum(axis=0)
-            w_lo, w_hi = stats.proportion_interval(pooled, n_cell, options.interval, conf)
-            params = {**params, "interval": f"hull(bootstrap, {options.interval} of pooled counts)"}
-            for k, label in enumerate(group.labels):
-                lo, hi = (lo_hi[0][k], lo_hi[1][k]) if lo_hi else (np.inf, -np.inf)
-                lo, hi = min(lo, w_lo[k]), max(hi, w_hi[k])
-                out.append(
                     _value(
                         metric,
                         group.attribute,
-                        base_scope,
-                        value[k],
-                        lo,
-                        hi,
-                        n_cell,
-                        n_unknown,
+                        scope,
+                        values[j, k],
+                        lo[j, k],
+                        hi[j, k],
+                        n_cell[j],
+                        unknown[j],
                         {**params, "label": label},
                     )
                 )
+    for (ref, metric), value in agg_point.items():
+        mask = masks[ref]
+        n_cell = _cell_n(metric if metric != CONTEXT_FREE else "", counts, roles, options)[mask].sum()
+        params = {**params_for(ref, metric), **(noise_only if metric in LINEAR else method), "prompts": int(mask.sum())}
+        params["aggregate"] = "pooled counts" if metric == CONTEXT_FREE else "mean over prompts"
+        n_unknown = int(unknown[mask].sum())
+        value = np.atleast_1d(value)
+        if intervals is None or (ref, metric) not in intervals.aggregate:
+            lo = hi = np.full(value.shape, np.nan)
+            params.update({"interval": None, "coverage": None})
+        else:
+            lo, hi = (np.atleast_1d(x) for x in intervals.aggregate[ref, metric])
+            if metric not in LINEAR:
+                params["bias_corrected"] = _num(np.atleast_1d(intervals.corrected[ref, metric])[0])
+        if metric != "share":
+            out.append(_value(metric, group.attribute, base_scope, value[0], lo[0], hi[0], n_cell, n_unknown, params))
             continue
-        lo, hi = lo_hi if lo_hi else (None, None)
-        if lo_hi is not None:
-            params = {**params, "interval": "hull(bootstrap, Dirichlet(counts + 1/2) per prompt)"}
-        out.append(_value(metric, group.attribute, base_scope, value, lo, hi, n_cell, n_unknown, params))
+        # Near 0 or 1 a bootstrap of a mean of proportions is too short; the Wilson interval of
+        # the pooled counts is not (it treats images as independent). Report the hull.
+        w_lo, w_hi = stats.proportion_interval(counts[mask, :-1].sum(axis=0), n_cell, options.interval, conf)
+        lo, hi = np.fmin(lo, w_lo), np.fmax(hi, w_hi)
+        pooled = f"{options.interval} of pooled counts"
+        params["interval"] = f"hull({params['interval']}, {pooled})" if params["interval"] else pooled
+        for k, label in enumerate(group.labels):
+            out.append(
+                _value(
+                    metric,
+                    group.attribute,
+                    base_scope,
+                    value[k],
+                    lo[k],
+                    hi[k],
+                    n_cell,
+                    n_unknown,
+                    {**params, "label": label},
+                )
+            )
     return out
+
+
+COVERAGE = "simulated: >= 0.90 in every cell of benchmarks/bench_coverage.py (docs/metrics.md)"
+
+
+def _noise_method(options: MetricsOptions) -> str:
+    if options.estimand == "prompt_population":
+        return "Student t over prompts"
+    return "bootstrap of images within prompts at Jeffreys means"
 
 
 def _value(metric, attribute, scope, value, lo, hi, n, n_unknown, params) -> MetricValue:  # type: ignore[no-untyped-def]

@@ -186,8 +186,13 @@ class MetricsOptions(_Options):
     bootstrap_resamples: int = Field(1000, ge=0)
     """Bootstrap resamples for aggregate intervals (0: no bootstrap intervals)."""
     prompt_bootstrap: bool = True
-    """Also bootstrap (images within the prompt) the per-prompt values that are not plain
-    proportions; off leaves their interval empty and saves time."""
+    """Also compute intervals of the per-prompt values that are not plain proportions; off
+    leaves their interval empty and saves time."""
+    estimand: Literal["audited_prompts", "prompt_population"] = "audited_prompts"
+    """What aggregate intervals are for. ``audited_prompts`` (default): the population value over
+    the prompts audited (the prompt set is fixed and curated; images within prompts are the
+    random part). ``prompt_population``: the value over the population the prompts were drawn
+    from, so intervals also carry the spread between prompts (prompts are resampled)."""
     seed: int = 0
     """Seed of the bootstrap generator (recorded in params)."""
     confidence: float = Field(0.95, gt=0.0, lt=1.0)

@@ -178,6 +178,21 @@ def expand_prompts(
     return prompts
 
 
+def expand_selections(selections: Sequence[Any]) -> list[Prompt]:
+    """The prompts of a spec's selections (``set``, ``templates``, ``limit``), in order, ids unique."""
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for sel in selections:
+        chosen = [
+            p for p in expand_prompts(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates
+        ]
+        for p in chosen[: sel.limit]:
+            if p.prompt_id not in seen:
+                seen.add(p.prompt_id)
+                prompts.append(p)
+    return prompts
+
+
 def list_prompt_sets() -> list[PromptSetInfo]:
     """The shipped prompt sets, by file name: id, version, number of prompts, source."""
     infos = []

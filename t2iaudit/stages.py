@@ -69,18 +69,9 @@ def _maybe_fault(stage: str, batches_done: int) -> None:
 
 def expand_prompts(spec: AuditSpec) -> list[Prompt]:
     """All prompts of the spec's prompt selections, in a stable order, ids unique."""
-    from t2iaudit.promptsets import expand_prompts as expand
-    from t2iaudit.promptsets import load_prompt_set
+    from t2iaudit.promptsets import expand_selections
 
-    prompts: list[Prompt] = []
-    seen: set[str] = set()
-    for sel in spec.prompts:
-        chosen = [p for p in expand(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates]
-        for p in chosen[: sel.limit]:
-            if p.prompt_id not in seen:
-                seen.add(p.prompt_id)
-                prompts.append(p)
-    return prompts
+    return expand_selections(spec.prompts)
 
 
 def generate_images(
@@ -206,6 +197,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
                             "kind": c.kind,
                             "revision": judge.revision,
                             "attributes": judge.attributes,
+                            **c.attribute_info().manifest(),
                             "config": c.model_dump(mode="json"),
                         }
                     },

@@ -159,3 +159,27 @@ def test_two_person_prompt_mean_of_sides() -> None:
     eta = get(values, "D7_bigbench_eta", "gender", pair="pair28")
     # female: dX = +0.5, dY = 0 -> sign 0; male: dX = -0.5, dY = 0 -> 0.
     assert eta.value == pytest.approx(0.5)
+
+
+def test_a_missing_weight_is_listed_never_a_silent_one() -> None:
+    """The found bug: a prompt without a weight silently got weight 1."""
+    rows = images(
+        RICH,
+        {"gender": ["female", "male"], "race": ["White"] * 2, "age": ["young"] * 2},
+        reference="bigbench/characteristic/rich",
+        weight=5,
+    )
+    rows += images(
+        POOR,
+        {"gender": ["male", "male"], "race": ["White"] * 2, "age": ["young"] * 2},
+        reference="bigbench/characteristic/poor",
+        weight=None,
+    )
+    refs = {"bigbench/characteristic/rich": REF, "bigbench/characteristic/poor": REF}
+    table = JudgementTable(pd.DataFrame(rows), {"j": dict(LABELS)}, refs)
+    out = compute_metrics(table, MetricsOptions(families=["bigbench"], bootstrap_resamples=0))
+    agg = get(out, "D5_bigbench_implicit", "gender")
+    assert agg.params["weights_missing"] == [POOR] and agg.params["weights"] == "weight"
+    rich, poor = s_of([0.5, 0.5], [0.5, 0.5]), s_of([0, 1], [0.5, 0.5])
+    assert agg.value == pytest.approx((5 * rich + 1 * poor) / 6)  # weighted 1, and said so
+    assert "weights_missing" not in get(out, "D5_bigbench_implicit", "gender", prompt_id=POOR).params

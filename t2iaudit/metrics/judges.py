@@ -14,6 +14,7 @@
   judges always gave the same single label).
 - J2 ``J2_unknown_rate``: ``U / (N + U)`` per judge, attribute and model (and prompt), with
   a Wilson interval; ``n`` counts every image here (unknowns in the denominator).
+  ``J2_excluded_rate``: the share of images a label mapping excluded (``exclusion_metrics``).
 - J3 (CLEAM-style correction, Teo et al. 2023): with ``C[j, k] = P(judged k | true j)``
   measured on a labelled calibration set (:func:`load_calibration`), the corrected shares are
   ``p_true = project_simplex(solve(C^T, p))``, the Euclidean projection onto the simplex.
@@ -115,6 +116,7 @@ def judge_validity_family(table: JudgementTable, options: MetricsOptions) -> lis
     opts = JudgeValidityOptions.model_validate(options.family_options.get("judge_validity", {}))
     out = agreement_metrics(table, options, per_model=opts.per_model)
     out += abstention_metrics(table.frame, options, per_prompt=opts.per_prompt)
+    out += exclusion_metrics(table, options, per_prompt=opts.per_prompt)
     out += corrected_metrics(table, options, opts.calibration)
     return out
 
@@ -140,6 +142,36 @@ def abstention_metrics(frame: pd.DataFrame, options: MetricsOptions, *, per_prom
             scope = {lvl: str(v) for lvl, v in zip(level, key) if lvl != "attribute"}
             out.append(proportion("J2_failure_rate", str(key[1]), scope, u, n, u, options,
                                   unknown_in_denominator=True, error=str(error)))  # fmt: skip
+    return out
+
+
+def exclusion_metrics(table: JudgementTable, options: MetricsOptions, *, per_prompt: bool = True) -> list[MetricValue]:
+    """J2 ``J2_excluded_rate``: share of a judge's images whose label a mapping excluded.
+
+    Per judge, target attribute and model (and prompt): ``k`` images excluded (their label has
+    no counterpart in the target scheme, e.g. FairFace's ``Middle Eastern`` for BIGbench's
+    ``race``), ``n`` every image judged for the source attribute (unknowns in the denominator).
+    ``params.source_attribute`` names the judge's attribute, ``params.labels`` counts the
+    excluded labels.
+    """
+    ex = table.excluded
+    if ex.empty:
+        return []
+    out = []
+    keys = ["judge_id", "attribute", "model_id"]
+    frame = table.frame
+    mapped = frame[frame["mapped_from"].notna()] if "mapped_from" in frame.columns else frame.iloc[:0]
+    for level in [keys, [*keys, "prompt_id"]] if per_prompt else [keys]:
+        kept = mapped.groupby(level, sort=True).size()
+        unknown = mapped[mapped["label"] == UNKNOWN].groupby(level, sort=True).size()
+        for key, cell in ex.groupby(level, sort=True):
+            k, u = len(cell), int(unknown.get(key, 0))
+            n = k + int(kept.get(key, 0))
+            scope = {lvl: str(v) for lvl, v in zip(level, key) if lvl != "attribute"}
+            labels = {str(a): int(b) for a, b in cell["label"].value_counts().sort_index().items()}
+            source = str(cell["source_attribute"].iloc[0])
+            extra = {"unknown_in_denominator": True, "source_attribute": source, "labels": labels}
+            out.append(proportion("J2_excluded_rate", str(key[1]), scope, k, n, u, options, **extra))
     return out
 
 

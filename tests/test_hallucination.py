@@ -232,3 +232,24 @@ def test_family_runs_from_compute_metrics():
 
     values = compute_metrics(caption_table(), MetricsOptions(families=["hallucination"], bootstrap_resamples=20))
     assert {"H1_hallucination", "H3_distribution_bias"} <= {v.metric for v in values}
+
+
+def test_captions_without_content_words_count_with_the_abstentions():
+    """The found bug: an image whose prompt and caption have no content word (H1 undefined) was in
+    neither n nor n_unknown; now n + n_unknown is every image of the cell."""
+    t = table(
+        [
+            {"raw": "a doctor in a hospital", "prompt_id": "p1"},
+            {"raw": "the of and", "prompt_text": "a photo of", "prompt_id": "p2"},
+            {"raw": None, "label": "unknown", "prompt_id": "p1"},
+        ],
+        {"j1": {"caption": []}},
+    )
+    values = hallucination_family(t, opts())
+    h1 = pick(values, "H1_hallucination")
+    assert (h1.n, h1.n_unknown, h1.params["n_undefined"]) == (1, 2, 1)
+    assert h1.params["unknown_in_denominator"] is False
+    for v in values:
+        if v.metric.startswith(("H1", "H3")) and "prompt_id" not in v.scope:
+            assert v.n + v.n_unknown == 3, v.metric
+            assert "unknown_in_denominator" in v.params, v.metric

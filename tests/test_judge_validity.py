@@ -187,6 +187,7 @@ def test_j3_family_with_calibration_file(tmp_path: Path):
     m1 = share[("m1", "female")]  # images 0,2,4,6,8: f f m m m -> p = (.4, .6); q_f = .4/.8 = .5
     assert m1.value == pytest.approx(0.5) and m1.params["judged_share"] == pytest.approx(0.4)
     assert m1.n == 5 and m1.params["n_calibration"] == 20 and m1.params["uncalibrated"] == []
+    assert m1.params["unknown_in_denominator"] is False
     bad = write(tmp_path / "bad.csv", "path,gender,judged_gender\na.png,woman,female\n")
     opts = MetricsOptions(family_options={"judge_validity": {"calibration": {"j1": str(bad)}}})
     with pytest.raises(InputError, match="'woman' is not declared"):
@@ -207,3 +208,22 @@ def test_safety_checker_black_images_count_as_unknown_with_their_reason():
     values = compute_metrics(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
     (failure,) = [v for v in values if v.metric == "J2_failure_rate"]
     assert failure.params["error"] == "nsfw_blacked_out" and failure.value == pytest.approx(1 / 3)
+
+
+def test_j3_refuses_judged_labels_outside_the_declared_set(tmp_path: Path):
+    """The found bug: J3 counted an undeclared label in n (it is in no class of the corrected shares)."""
+    rows = ["path,gender,judged_gender"] + [f"c{i}.png,female,female" for i in range(5)]
+    rows += [f"e{i}.png,male,male" for i in range(5)]
+    f = write(tmp_path / "cal.csv", "\n".join(rows) + "\n")
+    t = table({"j1": "ffmmn"}, {"j1": GENDER})  # one image labelled "nonbinary", not declared
+    opts = MetricsOptions(bootstrap_resamples=0, family_options={"judge_validity": {"calibration": {"j1": str(f)}}})
+    with pytest.raises(InputError, match="label 'nonbinary' is not declared for judge 'j1', attribute 'gender'"):
+        judge_validity_family(t, opts)
+
+
+def test_every_judge_validity_value_says_whether_unknowns_are_in_the_denominator():
+    values = judge_validity_family(
+        table({"j1": "ffmmu", "j2": "fmmmf", "j3": "ffmuu"}, dict.fromkeys(["j1", "j2", "j3"], GENDER)), OPTS
+    )
+    assert {v.metric for v in values} >= {"J1_cohen_kappa", "J1_raw_agreement", "J1_fleiss_kappa", "J2_unknown_rate"}
+    assert all("unknown_in_denominator" in v.params for v in values)

@@ -209,7 +209,12 @@ def _caption_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: M
     rows["_objects"] = [
         added_objects(p, c, lexicon) if s else set() for p, c, s in zip(rows[text_col], rows["raw"], scores)
     ]
-    params = {"lexicon": lexicon.name, "text_column": text_col, "source": "TBYB arXiv 2312.13053"}
+    params = {
+        "lexicon": lexicon.name,
+        "text_column": text_col,
+        "source": "TBYB arXiv 2312.13053",
+        "unknown_in_denominator": False,
+    }
     rng = np.random.default_rng(options.seed)
     out: list[MetricValue] = []
     for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
@@ -222,11 +227,15 @@ def _caption_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: M
                 values, valid["prompt_id"].to_numpy(), boot, rng,
                 resample_strata=model_level, confidence=options.confidence,
             )  # fmt: skip
+            # A caption (or prompt) with no content word leaves the metric undefined for the image:
+            # it counts with the abstentions, so n + n_unknown is every image of the cell.
+            undefined = len(cell) - len(valid) - n_unknown
             out.append(MetricValue(
                 metric=metric, attribute=opts.caption_attribute, scope=scope,
                 value=float(values.mean()) if values.size else None, ci_low=low, ci_high=high,
-                n=int(values.size), n_unknown=n_unknown,
-                params={**params, "interval": "bootstrap", "resamples": boot, "seed": options.seed},
+                n=int(values.size), n_unknown=n_unknown + undefined,
+                params={**params, "interval": "bootstrap", "resamples": boot, "seed": options.seed,
+                        "n_undefined": undefined},
             ))  # fmt: skip
         if model_level:
             out += _distribution_bias(cell, scope, opts, options, rng, n_unknown)
@@ -269,6 +278,7 @@ def _distribution_bias(
         "objects": k, "top_objects": dict(counts.most_common(10)), "interval": "bootstrap",
         "resamples": boot, "seed": options.seed, "source": "TBYB arXiv 2312.13053",
         "interval_note": "B_D hinges on the rarest object's count; the percentile interval is rough",
+        "unknown_in_denominator": False,
     }  # fmt: skip
     common = {"attribute": opts.caption_attribute, "scope": scope, "n": len(valid), "n_unknown": n_unknown}
     return [

@@ -222,6 +222,7 @@ def _agreement_cell(
     patterns, code = np.unique(ratings.astype(str), axis=0, return_inverse=True) if n else (ratings, np.zeros(0, int))
     w = _pattern_bootstrap(strata, code.ravel(), len(patterns), boot, rng) if boot else np.zeros((0, len(patterns)))
     params: dict[str, Any] = {"labels": labels, "interval": "bootstrap", "resamples": boot, "seed": options.seed}
+    params["unknown_in_denominator"] = False
     if len(judges) == 2:
         scope = {**scope, "judge_id": judges[0], "judge_id_b": judges[1]}
         a, b = _onehot(patterns[:, 0], labels), _onehot(patterns[:, 1], labels)

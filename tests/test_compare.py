@@ -168,3 +168,16 @@ def test_compare_refuses_labels_the_judge_does_not_declare() -> None:
     with pytest.raises(InputError, match="label 'woman' is not declared for judge 'j', attribute 'gender'") as err:
         compare(table(data), Between("model_id", "A", "B"), "gender")
     assert err.value.field == "judge j, attribute gender, label"
+
+
+def test_comparing_two_judges_keeps_every_declared_label() -> None:
+    data = rows("A", "p", {"female": 3, "male": 2})
+    data += [
+        {**r, "judge_id": "k", "image_id": r["image_id"] + "k"} for r in rows("A", "p", {"female": 1, "nonbinary": 2})
+    ]
+    t = JudgementTable(
+        pd.DataFrame(data), {"j": {"gender": ["female", "male"]}, "k": {"gender": ["female", "nonbinary"]}}
+    )
+    out = compare(t, Between("judge_id", "j", "k"), "gender")
+    counts = {r.label: (r.count_a, r.count_b) for r in out.itertuples() if r.test_of == "labels"}
+    assert counts == {"female": (3, 1), "male": (2, 0), "nonbinary": (0, 2)}

@@ -172,12 +172,14 @@ def compare(
     rows = rows[rows["_side"] != ""]
     counted = rows.groupby([*keys, "_side", "label"], dropna=False, observed=True).size()
     out: list[dict[str, Any]] = []
-    for cell, block in counted.groupby(level=list(range(len(keys))), dropna=False, sort=True):
+    # Judges compared without --by: the whole table is one cell.
+    cells = counted.groupby(level=list(range(len(keys))), dropna=False, sort=True) if keys else [((), counted)]
+    for cell, block in cells:
         cell = cell if isinstance(cell, tuple) else (cell,)
         cell_keys = dict(zip(keys, cell))
         judges = [cell_keys["judge_id"]] if "judge_id" in cell_keys else sorted(labels_of)
-        declared = next((labels_of[j] for j in judges if labels_of.get(j)), None) or []
-        wide = block.droplevel(list(range(len(keys)))).unstack("label", fill_value=0)
+        declared = list(dict.fromkeys(x for j in judges for x in labels_of.get(j, [])))  # judges compared: union
+        wide = (block.droplevel(list(range(len(keys)))) if keys else block).unstack("label", fill_value=0)
         labels = [*declared, UNKNOWN_LABEL]
         wide = wide.reindex(index=["a", "b"], columns=labels, fill_value=0).fillna(0).astype(int)
         counts = wide.to_numpy()

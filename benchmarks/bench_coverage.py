@@ -36,7 +36,7 @@ def run_cell(args: tuple[str, int, int, int, str, int]) -> tuple[tuple, dict, fl
     start = time.perf_counter()
     cells = coverage(scenario, prompts, images, sims, options, reference=REFERENCE.get(len(scenario.labels)), seed=seed)
     rows = {}
-    for (ref, metric, label), cell in cells.items():
+    for (ref, metric, _label), cell in cells.items():
         key = metric if not ref else f"{metric}[{ref}]"
         rate, contains = cell.rate, cell.contains_value / cell.runs
         old = rows.get(key)

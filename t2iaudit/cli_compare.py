@@ -24,10 +24,15 @@ def register(app: typer.Typer) -> None:
         attribute: str = typer.Option(..., "--attribute", help="Attribute compared, e.g. gender."),
         by: str = typer.Option("", "--by", help="Comma-separated columns defining the cells."),
         drop: str = typer.Option("", "--drop", help="Comma-separated labels left out of the test."),
+        include_unknown: bool = typer.Option(
+            False, "--include-unknown", help="Test unknown as a category (default: its own unknown-rate row)."
+        ),
         fmt: str = typer.Option("jsonl", "--format", help="jsonl | table"),
     ) -> None:
         """Compare two groups per cell: counts, proportions, difference with its interval,
         Pearson chi-square, Fisher's exact p when an expected count is below 5, Holm across cells.
+        The label test uses valid labels only; the unknown rates are compared in their own row
+        (label "(unknown rate)"). See docs/labels.md.
         """
         from t2iaudit.errors import InputError
         from t2iaudit.metrics.compare import Between, compare, load_runs, records
@@ -36,7 +41,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"unknown format {fmt!r} (choose jsonl or table)", field="--format")
         groups = Between.parse(between)
         table = load_runs(run_dirs)
-        result = compare(table, groups, attribute, by=_split(by), drop=_split(drop))
+        result = compare(table, groups, attribute, by=_split(by), drop=_split(drop), include_unknown=include_unknown)
         if fmt == "jsonl":
             for row in records(result):
                 typer.echo(json.dumps(row, ensure_ascii=False, allow_nan=False))
@@ -49,7 +54,7 @@ def _print_table(result) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
-    fixed = {"attribute", "between", "a", "b", "label", "dropped", "count_a", "count_b", "n_a", "n_b",
+    fixed = {"attribute", "between", "a", "b", "label", "test_of", "dropped", "count_a", "count_b", "n_a", "n_b",
              "prop_a", "prop_b", "diff", "diff_low", "diff_high", "chi2", "dof", "p_value", "fisher_p",
              "test", "p_holm"}  # fmt: skip
     keys = [c for c in result.columns if c not in fixed]

@@ -20,13 +20,30 @@ def import_labels_command(
     attributes: list[str] = typer.Option(
         [], "--attribute", "-a", help="Attribute column (repeatable); default: mapped and known attribute columns."
     ),
+    judge: str | None = typer.Option(
+        None, "--judge", help="Judge name (id import:NAME); the same name for files of the same annotators."
+    ),
+    labels: list[str] = typer.Option(
+        [], "--labels", help="ATTR=L1,L2,... declared labels of a custom attribute (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Build a run directory from labels made elsewhere, so metrics, compare and report work on them."""
-    from t2iaudit.labels_import import import_labels, load_label_map, merge_maps, parse_map_options
+    """Build a run directory from labels made elsewhere, so metrics, compare and report work on them.
+
+    Attributes of the vocabulary take their canonical labels; abstention words (unclear, n/a,
+    no person, ...) become unknown and are counted; other values need --map (docs/labels.md).
+    """
+    from t2iaudit.labels_import import (
+        import_labels,
+        load_label_map,
+        merge_maps,
+        parse_labels_options,
+        parse_map_options,
+    )
 
     mapping = merge_maps(parse_map_options(maps), load_label_map(label_map) if label_map else {})
-    summary = import_labels(file, out, label_map=mapping, attributes=attributes or None)
+    declared = parse_labels_options(labels)
+    summary = import_labels(file, out, label_map=mapping, attributes=attributes or None, judge=judge, labels=declared)
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
         return
@@ -36,10 +53,10 @@ def import_labels_command(
         counts = summary.label_counts.get(attribute, {})
         shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         typer.echo(f"  {attribute}: declared {labels}; labels: {shown}")
-        unmapped = summary.unmapped.get(attribute) or {}
-        if unmapped:
-            values = ", ".join(f"{k!r} x{v}" for k, v in list(unmapped.items())[:10])
-            typer.echo(f"  {attribute}: {sum(unmapped.values())} unmapped values -> unknown ({values})")
+        abstained = summary.abstentions.get(attribute) or {}
+        if abstained:
+            values = ", ".join(f"{k!r} x{v}" for k, v in list(abstained.items())[:10])
+            typer.echo(f"  {attribute}: {sum(abstained.values())} abstentions -> unknown ({values})")
         if summary.empty.get(attribute):
             typer.echo(f"  {attribute}: {summary.empty[attribute]} empty cells -> unknown")
 

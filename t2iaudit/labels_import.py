@@ -6,22 +6,26 @@ metric, comparison and report works on imported labels. Format:
 - required columns ``image_id``, ``model_id``, ``prompt_id`` (any order; a UTF-8 BOM is fine);
 - attribute columns, one per attribute, holding the labels. Attribute columns are told apart
   from metadata explicitly: the ``attributes`` given (``--attribute gender``), or, when none
-  are given, every column the label map names plus every column in ``KNOWN_ATTRIBUTES``
-  (``gender``, ``race``, ``age``, ``skin_tone``, ... and their ``.left``/``.right`` forms);
+  are given, every column the label map or ``--labels`` names plus every column in
+  ``KNOWN_ATTRIBUTES`` (``gender``, ``race``, ``age``, ``skin_tone``, ... and their
+  ``.left``/``.right`` forms);
 - optional columns with a fixed meaning (``RESERVED``): ``replicate``, ``seed``, ``prompt_text``
   (or ``prompt``/``text``), ``set_id``, ``template_id``, ``expected_people``, ``reference``,
   ``image_path`` (or ``path``), ``requested_<attr>`` and ``slot_<name>``;
 - every other column is prompt metadata (``Prompt.meta``: metrics can group on it; e.g.
   ``fixed_<attr>`` marks context-fixed attributes for H6). It must have one value per prompt.
 
-A label map normalises raw values per attribute: exact values (case-insensitive) first,
-then ``*`` prefix wildcards (``f*`` matches ``F``, ``female``, ``fem``; the longest prefix
-wins). A raw value equal to one of the map's target labels maps to itself. For a mapped
-attribute, unmapped values become ``unknown`` and are counted in ``ImportSummary.unmapped``;
-empty cells and ``unknown`` are ``unknown``. The declared label set of an attribute is the
-map's target labels (or, without a map for it, the values observed). The judge id is
-``import:<file name>``. Nothing is written until the whole file has been validated, and the
-run directory is written under a temporary name and renamed into place.
+Raw label values become labels as ``t2iaudit.labels_map`` describes: attributes of the
+vocabulary (``gender``, ``age``, ``race``, ``race_fairface``, ``skin_tone``, ``person_count``,
+...) take their canonical labels (matched ignoring case); common abstention words ("unclear",
+"n/a", "no person", "can't tell", ...) and empty cells become ``unknown`` and are counted
+(``ImportSummary.abstentions``, ``empty``); a custom attribute takes ``--labels``, the map's
+targets, or (free-form) the values observed. A value that is none of these stops the import,
+listing the values and the ``--map`` options that fix them. The judge id is
+``import:<judge name>`` (``--judge``; default the file name), so files labelled by the same
+annotators get one judge id and ``compare`` pairs them. Nothing is written until the whole
+file has been validated, and the run directory is written under a temporary name and renamed
+into place.
 """
 
 from __future__ import annotations
@@ -32,94 +36,47 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t2iaudit.errors import InputError
 from t2iaudit.labels_io import Row, read_rows
+from t2iaudit.labels_map import (  # noqa: F401 - the label-map API, re-exported
+    LabelMap,
+    Mapper,
+    load_label_map,
+    merge_maps,
+    observed_labels,
+    parse_labels_options,
+    parse_map_options,
+    unmapped_error,
+)
 from t2iaudit.types import UNKNOWN, ImageRecord, Judgement, Prompt
+from t2iaudit.vocabulary import resolve_attributes
 
 REQUIRED = ("image_id", "model_id", "prompt_id")
-KNOWN_ATTRIBUTES = ("gender", "race", "ethnicity", "age", "skin_tone", "person_count", "face_count",
-                    "emotion", "religion", "disability", "body_type")  # fmt: skip
+KNOWN_ATTRIBUTES = (
+    "gender",
+    "race",
+    "race_fairface",
+    "ethnicity",
+    "age",
+    "skin_tone",
+    "person",
+    "person_count",
+    "face_count",
+    "emotion",
+    "religion",
+    "disability",
+    "body_type",
+)
 TEXT_COLUMNS = ("prompt_text", "prompt", "text")
 PATH_COLUMNS = ("image_path", "path")
 RESERVED = (*REQUIRED, "replicate", "seed", *TEXT_COLUMNS, "set_id", "template_id", "expected_people",
             "reference", *PATH_COLUMNS)  # fmt: skip
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-LabelMap = dict[str, list[tuple[str, str]]]
-"""Attribute -> [(raw pattern, label)]; a pattern ending in ``*`` is a prefix wildcard."""
-
-
-def parse_map_options(options: list[str]) -> LabelMap:
-    """``["gender:f*=female", ...]`` -> label map (``--map attribute:raw=label``)."""
-    out: LabelMap = {}
-    for opt in options:
-        attribute, sep, rest = opt.partition(":")
-        raw, eq, label = rest.partition("=")
-        if not sep or not eq or not attribute.strip() or not label.strip():
-            raise InputError(f"{opt!r} is not of the form attribute:raw=label", field="--map")
-        out.setdefault(attribute.strip(), []).append((raw.strip(), label.strip()))
-    return out
-
-
-def load_label_map(path: str | Path) -> LabelMap:
-    """A YAML label map: ``{attribute: {raw: label, ...}, ...}``."""
-    from t2iaudit.yamlfile import read_yaml
-
-    path = Path(path)
-    data = read_yaml(path, "label map")
-    if not isinstance(data, dict):
-        raise InputError("expected a mapping attribute -> {raw value: label}", file=path)
-    out: LabelMap = {}
-    for attribute, entries in data.items():
-        if not isinstance(entries, dict):
-            raise InputError("expected a mapping raw value -> label", file=path, field=str(attribute))
-        for raw, label in entries.items():
-            if not isinstance(label, (str, int, float, bool)) or not str(label).strip():
-                raise InputError("label must be a non-empty string", file=path, field=f"{attribute}.{raw}")
-            out.setdefault(str(attribute), []).append((str(raw).strip(), str(label).strip()))
-    return out
-
-
-def merge_maps(*maps: LabelMap) -> LabelMap:
-    """Entries of earlier maps take precedence over later ones (``--map`` over ``--label-map``)."""
-    out: LabelMap = {}
-    for m in maps:
-        for attribute, entries in m.items():
-            out.setdefault(attribute, []).extend(entries)
-    return out
-
-
-@dataclass
-class _Mapper:
-    """Applies one attribute's map entries to raw values."""
-
-    entries: list[tuple[str, str]]
-    exact: dict[str, str] = field(init=False)
-    prefixes: list[tuple[str, str]] = field(init=False)
-    targets: list[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.exact, self.prefixes = {}, []
-        for raw, label in self.entries:
-            if raw.endswith("*"):
-                self.prefixes.append((raw[:-1].casefold(), label))
-            else:
-                self.exact.setdefault(raw.casefold(), label)
-        self.prefixes.sort(key=lambda p: -len(p[0]))  # stable: earlier entry wins a tie
-        self.targets = [t for t in dict.fromkeys(label for _, label in self.entries) if t != UNKNOWN]
-
-    def __call__(self, raw: str) -> str | None:
-        key = raw.casefold()
-        if key in self.exact:
-            return self.exact[key]
-        for prefix, label in self.prefixes:
-            if key.startswith(prefix):
-                return label
-        return next((t for t in self.targets if t.casefold() == key), None)
+_JUDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
 
 @dataclass
@@ -134,8 +91,9 @@ class ImportSummary:
     attributes: dict[str, list[str]]
     """Declared labels per attribute."""
     label_counts: dict[str, dict[str, int]]
-    unmapped: dict[str, dict[str, int]]
-    """Per attribute: raw value -> how many cells it had (mapped attributes only)."""
+    abstentions: dict[str, dict[str, int]]
+    """Per attribute: raw abstention value ("unclear", "n/a", a ``--map ...=unknown`` value) ->
+    how many cells had it (imported as ``unknown``)."""
     empty: dict[str, int]
     """Per attribute: empty cells (imported as ``unknown``)."""
 
@@ -200,22 +158,38 @@ def _int(row: Row, column: str, file: Path, default: int | None) -> int | None:
 
 
 def import_labels(
-    file: str | Path, out: str | Path, *, label_map: LabelMap | None = None, attributes: list[str] | None = None
+    file: str | Path,
+    out: str | Path,
+    *,
+    label_map: LabelMap | None = None,
+    attributes: list[str] | None = None,
+    judge: str | None = None,
+    labels: dict[str, list[str]] | None = None,
 ) -> ImportSummary:
     """Validate ``file`` completely, then write the run directory ``out`` (see module docstring).
 
+    Args:
+        file: CSV, TSV or JSONL of labels.
+        out: The run directory to create.
+        label_map: Raw value -> label entries per attribute (``--map``, ``--label-map``).
+        attributes: Attribute columns (default: mapped and known attribute columns).
+        judge: Judge name (``--judge``): the judge id is ``import:<judge>``; default the file name.
+        labels: Declared labels of custom attributes (``--labels ATTR=L1,L2``).
+
     Raises:
-        InputError: Bad file (naming the file, row and column) or an ``out`` that already holds
-            a run; nothing is written then.
+        InputError: Bad file (naming the file, row and column), values that are no label, or an
+            ``out`` that already holds a run; nothing is written then.
     """
     file, out = Path(file), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError("already exists and is not empty; choose a new run directory", file=out)
-    label_map = label_map or {}
+    label_map, labels = label_map or {}, labels or {}
     columns, rows, from_csv = read_rows(file, REQUIRED)
-    attrs = _choose_attributes(columns, attributes, label_map, file)
-    mappers = {a: _Mapper(entries) for a, entries in label_map.items()}
-    judge_id = f"import:{file.name}"
+    if stray := [a for a in labels if a not in columns]:
+        raise InputError(f"--labels names {stray[0]!r} but the file has no such column", file=file, field="--labels")
+    attrs = _choose_attributes(columns, attributes, {**dict.fromkeys(labels, []), **label_map}, file)
+    mappers = {a: Mapper(a, label_map.get(a, []), labels.get(a)) for a in attrs}
+    judge_id = f"import:{_judge_name(judge) if judge is not None else file.name}"
     text_col = next((c for c in TEXT_COLUMNS if c in columns), None)
     path_col = next((c for c in PATH_COLUMNS if c in columns), None)
     meta_cols = [
@@ -227,9 +201,9 @@ def import_labels(
     prompts: dict[str, tuple[str, dict[str, Any]]] = {}
     images: list[ImageRecord] = []
     judgements: list[Judgement] = []
-    unmapped: dict[str, Counter[str]] = {a: Counter() for a in attrs if a in mappers}
+    abstained: dict[str, Counter[str]] = {a: Counter() for a in attrs}
+    unmapped: dict[str, dict[str, tuple[int, str]]] = {}
     empty: Counter[str] = Counter()
-    observed: dict[str, set[str]] = {a: set() for a in attrs}
     for row in rows:
         ids = {c: _text(row.values.get(c)) for c in REQUIRED}
         for c, v in ids.items():
@@ -258,7 +232,7 @@ def import_labels(
             value = _text(row.values.get(c))
             if c.startswith("requested_") and value:
                 attribute = c.removeprefix("requested_")
-                fields["requested"][attribute] = (mappers[attribute](value) if attribute in mappers else None) or value
+                fields["requested"][attribute] = _requested(mappers.get(attribute), attribute, value, file, row, c)
             elif c.startswith("slot_") and value:
                 fields["slots"][c.removeprefix("slot_")] = value
         _check_prompt(prompts, prompt_id, fields, row, file)
@@ -270,29 +244,51 @@ def import_labels(
         for a in attrs:
             raw_value = row.values.get(a)
             raw = _text(raw_value)
-            if not raw or raw.casefold() == UNKNOWN:
-                label = UNKNOWN
-                empty[a] += not raw
-            elif a in mappers:
-                label = mappers[a](raw) or UNKNOWN
-                if mappers[a](raw) is None:
-                    unmapped[a][raw] += 1
+            if not raw:
+                label: str | None = UNKNOWN
+                empty[a] += 1
             else:
-                label = raw
-            if label != UNKNOWN:
-                observed[a].add(label)
+                label, abstention = mappers[a](raw)
+                if abstention:
+                    abstained[a][raw] += 1
+                if label is None:
+                    n, where = unmapped.setdefault(a, {}).get(raw, (0, row.where))
+                    unmapped[a][raw] = (n + 1, where)
+                    continue
             judgements.append(Judgement(image_id=ids["image_id"], judge_id=judge_id, attribute=a, label=label,
                                         raw=raw_value))  # fmt: skip
-    label_sets = {a: mappers[a].targets if a in mappers else sorted(observed[a]) for a in attrs}
+    if unmapped:
+        raise unmapped_error(file, unmapped, mappers)
+    label_sets = {
+        a: mappers[a].declared or observed_labels(j.label for j in judgements if j.attribute == a) for a in attrs
+    }
     summary = ImportSummary(
         out=str(out), judge_id=judge_id, images=len(images), prompts=len(prompts),
         models=sorted({im.model_id for im in images}), attributes=label_sets,
         label_counts={a: dict(Counter(j.label for j in judgements if j.attribute == a)) for a in attrs},
-        unmapped={a: dict(c.most_common()) for a, c in unmapped.items()}, empty={a: empty[a] for a in attrs},
+        abstentions={a: dict(c.most_common()) for a, c in abstained.items() if c},
+        empty={a: empty[a] for a in attrs},
     )  # fmt: skip
     prompt_records = [Prompt(prompt_id=pid, **f) for pid, (_, f) in prompts.items()]
-    _write_run(out, file, prompt_records, images, judgements, summary, label_map)
+    _write_run(out, file, prompt_records, images, judgements, summary, label_map, judge)
     return summary
+
+
+def _judge_name(name: str) -> str:
+    name = name.strip()
+    if not _JUDGE.match(name):
+        raise InputError(f"{name!r}: a judge name is letters, digits and . _ - @ (no spaces)", field="--judge")
+    return name
+
+
+def _requested(mapper: Mapper | None, attribute: str, value: str, file: Path, row: Row, column: str) -> str:
+    """A prompt's requested value, in the attribute's labels (canonical for vocabulary attributes)."""
+    mapper = mapper or Mapper(attribute)
+    label, _ = mapper(value)
+    if label is None or label == UNKNOWN:
+        message = f"requested value {value!r} is not a label of {attribute!r} ({mapper.declared or []})"
+        raise InputError(message, file=file, field=f"{row.where}, column {column}")
+    return label
 
 
 def _check_prompt(prompts: dict[str, tuple[str, dict[str, Any]]], prompt_id: str, fields: dict[str, Any],
@@ -323,13 +319,25 @@ def _spec_id(value: str) -> str:
     return clean if _ID.match(clean) else f"m-{clean}"
 
 
-def _write_run(out: Path, file: Path, prompts: list[Prompt], images: list[ImageRecord],
-               judgements: list[Judgement], summary: ImportSummary, label_map: LabelMap) -> None:  # fmt: skip
+def _write_run(
+    out: Path,
+    file: Path,
+    prompts: list[Prompt],
+    images: list[ImageRecord],
+    judgements: list[Judgement],
+    summary: ImportSummary,
+    label_map: LabelMap,
+    judge: str | None,
+) -> None:
     from t2iaudit import provenance
     from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
     from t2iaudit.store import RunStore
 
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    try:
+        info = resolve_attributes(summary.attributes)
+    except ValueError as e:
+        raise InputError(str(e), file=file) from None
     spec = AuditSpec(
         id=_spec_id(out.name), description=f"labels imported from {file.name}",
         prompts=[{"set": f"import:{file.name}"}],
@@ -342,9 +350,10 @@ def _write_run(out: Path, file: Path, prompts: list[Prompt], images: list[ImageR
         packages=provenance.package_versions(), host=provenance.host_info(),
         models={m: {"generator": "import", "source": file.name, "spec_id": _spec_id(m)} for m in summary.models},
         judges={summary.judge_id: {
-            "name": "import", "version": "1", "kind": "import", "revision": digest[:12], "source": str(file),
-            "sha256": digest, "attributes": summary.attributes, "label_map": {a: [list(e) for e in v] for a, v in label_map.items()},
-            "unmapped": summary.unmapped, "empty": summary.empty,
+            "name": judge or "import", "version": "1", "kind": "import", "revision": digest[:12], "source": str(file),
+            "sha256": digest, "attributes": summary.attributes, **info.manifest(),
+            "label_map": {a: [list(e) for e in v] for a, v in label_map.items()},
+            "abstentions": summary.abstentions, "empty": summary.empty,
         }},
         stages={"import": StageStatus(status="done", started=ts, ended=ts, new=len(judgements), total=len(judgements))},
         counts=counts, status="done",

@@ -46,12 +46,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, NoReturn
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from t2iaudit.errors import InputError, pydantic_field_path
 from t2iaudit.resources import builtin_dir
 from t2iaudit.types import Prompt
+from t2iaudit.yamlfile import read_yaml
 
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 _SLOT_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -139,7 +139,7 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
             prompt ids; the error names the file and the field (``templates[2].text``).
     """
     path = _prompt_set_path(name_or_path)
-    data = _read_yaml(path)
+    data = read_yaml(path, "prompt set")
     if not isinstance(data, dict):
         _fail("a prompt set must be a mapping (id, version, source, ...)", path)
     try:
@@ -175,6 +175,21 @@ def expand_prompts(
         if limit < 0:
             _fail(f"must be >= 0, got {limit}", None, "limit")
         prompts = prompts[:limit]
+    return prompts
+
+
+def expand_selections(selections: Sequence[Any]) -> list[Prompt]:
+    """The prompts of a spec's selections (``set``, ``templates``, ``limit``), in order, ids unique."""
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for sel in selections:
+        chosen = [
+            p for p in expand_prompts(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates
+        ]
+        for p in chosen[: sel.limit]:
+            if p.prompt_id not in seen:
+                seen.add(p.prompt_id)
+                prompts.append(p)
     return prompts
 
 
@@ -238,32 +253,6 @@ def _prompt_set_path(name_or_path: str | Path) -> Path:
     known = sorted(p.stem for p in builtin_dir("prompts").glob("*.yaml"))
     close = _hint(difflib.get_close_matches(str(name_or_path), known, n=1))
     _fail(f"unknown prompt set {str(name_or_path)!r}{close} (shipped: {', '.join(known)})", None)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: list[Any] = []
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
-            seen.append(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # safe
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(e, "problem", None) or e
-        raise InputError(f"not valid YAML: {problem}", file=path, field=where) from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text: {e}", file=path) from None
 
 
 def _placeholders(text: str, file: Path | None, field: str) -> list[str]:

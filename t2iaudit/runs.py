@@ -19,6 +19,9 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
     A model id whose options changed since the run was made would mix two models' images under
     one id, so that is refused (use a new model id or a new run directory).
     """
+    from t2iaudit.coverage import spec_coverage
+
+    not_computed = spec_coverage(spec).not_computed  # raises before the folder exists; load_spec warned
     store = RunStore(out)
     store.acquire_lock()
     old = store.read_manifest()
@@ -47,7 +50,7 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
             host=provenance.host_info(),
             seed=spec.seed,
         )
-    store.write_manifest(manifest)  # acquire_lock made the folder
+    store.write_manifest(manifest.model_copy(update={"not_computed": not_computed}))  # acquire_lock made the folder
     return store
 
 

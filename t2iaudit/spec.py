@@ -92,8 +92,10 @@ def load_spec(path: str | Path) -> AuditSpec:
 
     Relative paths inside the spec (prompt sets, judges, replay folders, local models) are
     resolved against the spec's folder, so a spec runs from any working directory. Model
-    options, judges, prompt sets and metric options are validated here, before any output is
-    written.
+    options (scheduler names, negative prompts of local pipelines), judges, prompt sets, metric
+    options (each family's own) and the label vocabulary (``t2iaudit.coverage``: a requested
+    value or reference label a judge can neither output nor map is an error; an attribute no
+    judge answers is a warning) are validated here, before any output is written.
     """
     from t2iaudit.generators.backends import GENERATORS
     from t2iaudit.judges.loader import load_judge_config
@@ -119,6 +121,9 @@ def load_spec(path: str | Path) -> AuditSpec:
         raise _fail(e, path) from None
 
     spec_dir = path.resolve().parent
+    cache = spec.model_cache
+    if cache is not None:
+        cache = str((spec_dir / os.path.expanduser(cache)).resolve())
     resolved_models = []
     for i, m in enumerate(spec.models):
         try:
@@ -127,9 +132,14 @@ def load_spec(path: str | Path) -> AuditSpec:
             raise InputError(str(e), file=path, field=f"models[{i}].generator") from None
         options = backend.resolve_paths(dict(m.options), spec_dir)
         try:
-            backend.config_model.model_validate(options)
+            config = backend.config_model.model_validate(options)
         except ValidationError as e:
             raise _fail(e, path, f"models[{i}]") from None
+        if backend.check is not None:
+            try:
+                backend.check(config, Path(cache) if cache else None)
+            except InputError as e:
+                raise InputError(e.message, file=path, field=f"models[{i}].{e.field}") from None
         resolved_models.append(m.model_copy(update={"options": options}))
     if len(set(spec.model_ids())) != len(spec.models):
         raise InputError("model ids must be unique", file=path, field="models")
@@ -180,10 +190,7 @@ def load_spec(path: str | Path) -> AuditSpec:
     except ValidationError as e:
         raise _fail(e, path, "metrics") from None
 
-    cache = spec.model_cache
-    if cache is not None:
-        cache = str((spec_dir / os.path.expanduser(cache)).resolve())
-    return spec.model_copy(
+    resolved = spec.model_copy(
         update={
             "models": resolved_models,
             "prompts": prompts,
@@ -192,6 +199,10 @@ def load_spec(path: str | Path) -> AuditSpec:
             "model_cache": cache,
         }
     )
+    from t2iaudit.coverage import spec_coverage
+
+    spec_coverage(resolved, path, warn=True)  # refuses values no judge can give; warns on the rest
+    return resolved
 
 
 class StageStatus(SpecModel):
@@ -227,7 +238,11 @@ class RunManifest(SpecModel):
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Per model id: generator, config hash, model reference, resolved revision, device, dtype."""
     judges: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Per judge id: name, version, kind, revision, declared labels per attribute."""
+    """Per judge id: name, version, kind, revision, declared labels per attribute
+    (``attributes``), each attribute's role (``roles``) and label mappings (``maps_to``)."""
+    not_computed: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Attributes the prompts request or have references for that no judge answers: attribute ->
+    ``requested_by``/``referenced_by`` (prompt sets) and the ``metrics`` not computed for it."""
     stages: dict[str, StageStatus] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     status: str = "running"

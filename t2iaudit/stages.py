@@ -22,7 +22,7 @@ from t2iaudit.errors import InputError
 from t2iaudit.runs import open_run, stage_status, update_manifest
 from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
 from t2iaudit.store import IMAGES, JUDGEMENTS, RunStore
-from t2iaudit.types import ImageRecord, Prompt
+from t2iaudit.types import ImageRecord, Prompt, is_transient
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
@@ -69,18 +69,9 @@ def _maybe_fault(stage: str, batches_done: int) -> None:
 
 def expand_prompts(spec: AuditSpec) -> list[Prompt]:
     """All prompts of the spec's prompt selections, in a stable order, ids unique."""
-    from t2iaudit.promptsets import expand_prompts as expand
-    from t2iaudit.promptsets import load_prompt_set
+    from t2iaudit.promptsets import expand_selections
 
-    prompts: list[Prompt] = []
-    seen: set[str] = set()
-    for sel in spec.prompts:
-        chosen = [p for p in expand(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates]
-        for p in chosen[: sel.limit]:
-            if p.prompt_id not in seen:
-                seen.add(p.prompt_id)
-                prompts.append(p)
-    return prompts
+    return expand_selections(spec.prompts)
 
 
 def generate_images(
@@ -167,6 +158,9 @@ def _image_record(
 def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = None) -> StageStatus:
     """Label every image with every judge of the spec, skipping (image, judge) pairs already done.
 
+    A pair whose latest answer was a transient failure (an API timeout, ``types.TRANSIENT``) is
+    not done: it is asked again, and the new judgements supersede the old (``judged_pairs``).
+
     Images are decoded once per batch and shared by all judges; a judge is only loaded when it
     has work. Each judge's labels for a batch are appended in one write.
     """
@@ -179,7 +173,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
     with stage_status(store, "judge") as counts:
         prompts = {p.prompt_id: p for p in store.prompts()}
         images = store.images()
-        have = {(d["image_id"], d["judge_id"]) for d in store.read(JUDGEMENTS)}
+        have = judged_pairs(store.read(JUDGEMENTS))
         pending = {
             c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs
         }
@@ -206,6 +200,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
                             "kind": c.kind,
                             "revision": judge.revision,
                             "attributes": judge.attributes,
+                            **c.attribute_info().manifest(),
                             "config": c.model_dump(mode="json"),
                         }
                     },
@@ -236,6 +231,23 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
                 )
         counts["total"] = len(store.read(JUDGEMENTS))
     return RunManifest.model_validate(store.read_manifest()).stages["judge"]
+
+
+def judged_pairs(judgements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(image, judge) pairs that are done: the latest judgement of every attribute is final.
+
+    An answer recorded as a transient failure (``types.TRANSIENT``) leaves its pair pending, so
+    the next run asks again; the new judgements are appended and supersede the old ones (the
+    metrics keep the last judgement per image, judge and attribute).
+    """
+    latest: dict[tuple[str, str, str], bool] = {}
+    for d in judgements:
+        latest[d["image_id"], d["judge_id"], d.get("attribute", "")] = is_transient(d.get("raw"))
+    done: set[tuple[str, str]] = set()
+    retry: set[tuple[str, str]] = set()
+    for (image, judge, _), transient in latest.items():
+        (retry if transient else done).add((image, judge))
+    return done - retry
 
 
 def _manifest_judge(store: RunStore, judge_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 from pydantic import BaseModel
@@ -33,6 +33,7 @@ IMAGES = "images.jsonl"
 JUDGEMENTS = "judgements.jsonl"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.md"
+R = TypeVar("R", bound=BaseModel)
 
 
 def _dumps(record: BaseModel | dict[str, Any]) -> str:
@@ -58,9 +59,17 @@ def write_atomic(path: Path, data: bytes) -> None:
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Yield the complete lines of a JSONL file; a torn last line (no newline) is skipped.
 
-    A malformed line that *is* newline-terminated is real corruption and raises ValueError
+    A malformed line that *is* newline-terminated is real corruption and raises an InputError
     naming the file and line.
     """
+    for _, record in read_jsonl_lines(path):
+        yield record
+
+
+def read_jsonl_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of every complete line (see ``read_jsonl``)."""
+    from t2iaudit.errors import InputError
+
     if not path.exists():
         return
     with path.open("rb") as f:
@@ -70,9 +79,30 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {lineno} is not valid JSON ({e})") from None
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                message = f"not valid JSON ({e}); the run directory is damaged"
+                raise InputError(message, file=path, field=f"line {lineno}") from None
+            if not isinstance(record, dict):
+                raise InputError("not a JSON object", file=path, field=f"line {lineno}")
+            yield lineno, record
+
+
+def _typed(path: Path, model: type[R]) -> list[R]:
+    """Every record of a JSONL file as ``model``; a bad record names the file and line."""
+    from pydantic import ValidationError
+
+    from t2iaudit.errors import InputError, pydantic_field_path
+
+    out = []
+    for lineno, record in read_jsonl_lines(path):
+        try:
+            out.append(model.model_validate(record))
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = f"line {lineno}, field {pydantic_field_path(err['loc'])}"
+            raise InputError(f"not a {model.__name__} record: {err['msg']}", file=path, field=where) from None
+    return out
 
 
 def repair_torn_tail(path: Path) -> int:
@@ -175,7 +205,7 @@ class RunStore:
 
     # -- records -----------------------------------------------------------------
     def prompts(self) -> list[Prompt]:
-        return [Prompt.model_validate(d) for d in self.read(PROMPTS)]
+        return _typed(self.path(PROMPTS), Prompt)
 
     def write_prompts(self, prompts: Iterable[Prompt]) -> None:
         """Record the prompts of the run, keeping any already there (prompt ids are stable)."""
@@ -183,19 +213,19 @@ class RunStore:
         self.append(PROMPTS, [p for p in prompts if p.prompt_id not in have])
 
     def images(self) -> list[ImageRecord]:
-        return [ImageRecord.model_validate(d) for d in self.read(IMAGES)]
+        return _typed(self.path(IMAGES), ImageRecord)
 
     def append_images(self, records: Iterable[ImageRecord]) -> int:
         return self.append(IMAGES, records)
 
     def judgements(self) -> list[Judgement]:
-        return [Judgement.model_validate(d) for d in self.read(JUDGEMENTS)]
+        return _typed(self.path(JUDGEMENTS), Judgement)
 
     def append_judgements(self, records: Iterable[Judgement]) -> int:
         return self.append(JUDGEMENTS, records)
 
     def metrics(self) -> list[MetricValue]:
-        return [MetricValue.model_validate(d) for d in self.read(METRICS)]
+        return _typed(self.path(METRICS), MetricValue)
 
     def write_metrics(self, values: Iterable[MetricValue]) -> None:
         self.write_lines(METRICS, values)
@@ -205,7 +235,12 @@ class RunStore:
         path = self.path(MANIFEST)
         if not path.exists():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            from t2iaudit.errors import InputError
+
+            raise InputError(f"not valid JSON ({e})", file=path) from None
 
     def write_manifest(self, manifest: BaseModel | dict[str, Any]) -> None:
         data = manifest.model_dump(mode="json") if isinstance(manifest, BaseModel) else manifest

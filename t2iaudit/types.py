@@ -9,6 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 UNKNOWN = "unknown"
 """The label every judge may answer: no face, low confidence, unparsable answer."""
 
+TRANSIENT = "transient"
+"""Key of a judgement's ``raw`` dict set to True when the answer is ``unknown`` only because of a
+transient failure (timeout, connection error, HTTP 5xx after retries): the next run of the judge
+stage asks again, and its answer supersedes this one."""
+
+
+def is_transient(raw: Any) -> bool:
+    """Whether a judgement's ``raw`` output marks a transient failure (see ``TRANSIENT``)."""
+    return isinstance(raw, dict) and raw.get(TRANSIENT) is True
+
 
 class Record(BaseModel):
     """Base for all records: immutable, and strict about unknown fields."""

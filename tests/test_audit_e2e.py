@@ -97,6 +97,38 @@ def test_smoke_audit_runs_every_judge_kind_with_scores_and_raw_outputs(smoke_run
     }
 
 
+NOT_PROTECTED = {"person", "prompt_match", "clipscore", "shows_subject", "person_count", "caption"}
+DISTRIBUTION = ("share", "D1_", "D2_", "D3_", "D4_", "D5_", "D6_", "D7_", "D8_", "D9_")
+
+
+def test_distribution_metrics_cover_protected_attributes_only(smoke_run):
+    """The found bug: metrics.jsonl had D1_mad of prompt_match, person, shows_subject (1,830 rows
+    for 12 images) and summary.md listed them as headline metrics."""
+    metrics = _lines(smoke_run, "metrics.jsonl")
+    wrong = {
+        (m["metric"], m["attribute"])
+        for m in metrics
+        if m["metric"].startswith(DISTRIBUTION) and set(m["attribute"].split("*")) & NOT_PROTECTED
+    }
+    assert not wrong
+    summary = (smoke_run / "summary.md").read_text()
+    rows = [line.strip("| ").split(" | ") for line in summary.splitlines() if line.startswith("| ")]
+    headline = [(r[0], r[3]) for r in rows if len(r) == 9 and r[0].startswith(DISTRIBUTION)]
+    shares = [r[2] for r in rows if len(r) == 6 and r[0] == "tiny-sd"]  # model, judge, attribute, ...
+    assert not [h for h in headline if h[1] in NOT_PROTECTED] and not set(shares) & NOT_PROTECTED
+    assert {a for m, a in headline if m == "D1_mad"} == {"gender", "age"} and set(shares) == {"gender", "age"}
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    roles = {a: r for info in manifest["judges"].values() for a, r in info["roles"].items()}
+    assert {a for a, r in roles.items() if r != "protected"} == NOT_PROTECTED
+
+
+def test_every_metric_says_whether_unknowns_are_in_the_denominator(smoke_run):
+    metrics = _lines(smoke_run, "metrics.jsonl")
+    assert {m["metric"][:2] for m in metrics} >= {"sh", "D1", "H1", "H2", "H3", "H4", "H5", "J1", "J2", "J4"}
+    missing = sorted({m["metric"] for m in metrics if not isinstance(m["params"].get("unknown_in_denominator"), bool)})
+    assert not missing
+
+
 def test_rerun_adds_nothing_and_loads_no_model(smoke_run, monkeypatch):
     before = {n: (smoke_run / n).read_bytes() for n in ("images.jsonl", "judgements.jsonl")}
     import t2iaudit.generators.diffusers as gd
@@ -182,3 +214,12 @@ def test_sigkill_mid_generation_then_resume_matches_an_uninterrupted_run(tmp_pat
     result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(killed), "-q"])
     assert result.exit_code == 0, result.output
     assert _fingerprint(killed) == _fingerprint(whole)
+
+
+def test_smoke_run_intervals_contain_their_values(smoke_run):
+    rows = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
+    checked = [r for r in rows if r["value"] is not None and r["ci_low"] is not None and r["ci_high"] is not None]
+    assert len(checked) > 100
+    outside = [(r["metric"], r["value"], r["ci_low"], r["ci_high"]) for r in checked
+               if not r["ci_low"] <= r["value"] <= r["ci_high"]]  # fmt: skip
+    assert not outside, outside[:5]

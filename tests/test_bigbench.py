@@ -159,3 +159,51 @@ def test_two_person_prompt_mean_of_sides() -> None:
     eta = get(values, "D7_bigbench_eta", "gender", pair="pair28")
     # female: dX = +0.5, dY = 0 -> sign 0; male: dX = -0.5, dY = 0 -> 0.
     assert eta.value == pytest.approx(0.5)
+
+
+def test_a_missing_weight_is_listed_never_a_silent_one() -> None:
+    """The found bug: a prompt without a weight silently got weight 1."""
+    rows = images(
+        RICH,
+        {"gender": ["female", "male"], "race": ["White"] * 2, "age": ["young"] * 2},
+        reference="bigbench/characteristic/rich",
+        weight=5,
+    )
+    rows += images(
+        POOR,
+        {"gender": ["male", "male"], "race": ["White"] * 2, "age": ["young"] * 2},
+        reference="bigbench/characteristic/poor",
+        weight=None,
+    )
+    refs = {"bigbench/characteristic/rich": REF, "bigbench/characteristic/poor": REF}
+    table = JudgementTable(pd.DataFrame(rows), {"j": dict(LABELS)}, refs)
+    out = compute_metrics(table, MetricsOptions(families=["bigbench"], bootstrap_resamples=0))
+    agg = get(out, "D5_bigbench_implicit", "gender")
+    assert agg.params["weights_missing"] == [POOR] and agg.params["weights"] == "weight"
+    rich, poor = s_of([0.5, 0.5], [0.5, 0.5]), s_of([0, 1], [0.5, 0.5])
+    assert agg.value == pytest.approx((5 * rich + 1 * poor) / 6)  # weighted 1, and said so
+    assert "weights_missing" not in get(out, "D5_bigbench_implicit", "gender", prompt_id=POOR).params
+
+
+def test_aggregate_resamples_prompts_only_when_generalising_over_them():
+    """Explicit prompts that differ a lot (half 10%, half 90% realised), each with many images:
+    with the audited prompts fixed the D6 aggregate is precise; generalised over prompts it must
+    carry their spread (issue 7, finding 9: dropping prompt resampling went unnoticed)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for j in range(8):
+        hit = rng.random(200) < (0.1 if j % 2 else 0.9)
+        labels = ["female" if h else "male" for h in hit]
+        rows += images(f"explicit/p{j}", {"gender": labels, "race": ["White"] * 200, "age": ["young"] * 200},
+                       requested={"gender": "female"})  # fmt: skip
+    table = JudgementTable(pd.DataFrame(rows), {"j": dict(LABELS)}, {})
+
+    def d6(estimand: str):
+        opts = MetricsOptions(families=["bigbench"], bootstrap_resamples=300, estimand=estimand)
+        return get(compute_metrics(table, opts), "D6_bigbench_explicit", "gender")
+
+    fixed, population = d6("audited_prompts"), d6("prompt_population")
+    assert fixed.value == population.value
+    assert fixed.ci_high - fixed.ci_low < 0.06  # 1,600 images
+    assert population.ci_high - population.ci_low > 0.4  # 8 prompts at 0.1 or 0.9
+    assert population.params["bootstrap"].startswith("stratified: prompt_ids")

@@ -215,29 +215,6 @@ def test_seeded_and_reproducible() -> None:
     assert a == b
 
 
-def test_suite_bootstrap_coverage() -> None:
-    """Over 500 simulated audits (20 prompts from a population with mean female share 0.4,
-    10 images each, 10% unknown), the 95% two-stage bootstrap interval of the suite-level mean
-    share covers the population truth in at least 90% of audits."""
-    from t2iaudit.metrics import cells
-
-    rng = np.random.default_rng(2024)
-    opts = MetricsOptions(bootstrap_resamples=300, metrics=["share"])
-    roles = cells._Roles.of("gender", GENDER, opts)
-    covered = 0
-    audits = 500
-    for audit in range(audits):
-        p = rng.beta(2.0, 3.0, size=20)  # E[p] = 0.4
-        known = rng.binomial(10, 0.9, size=20)
-        female = rng.binomial(known, p)
-        counts = np.stack([female, known - female, 10 - known], axis=1)
-        mask = {"": np.ones(20, dtype=bool)}
-        _, ci = cells._bootstrap(counts, {}, mask, roles, opts, np.random.default_rng(audit))
-        low, high = ci["", "share"]
-        covered += bool(low[0] <= 0.4 <= high[0])
-    assert covered / audits >= 0.90
-
-
 def test_jeffreys_option_in_family() -> None:
     from t2iaudit.metrics.stats import jeffreys_interval
 
@@ -274,53 +251,42 @@ def test_properties(pair: tuple[list[int], list[int]]) -> None:
     assert dist.total_variation(p, np.full(k, 1 / k)) == pytest.approx(k / 2 * dist.mad(p))
 
 
-def test_unanimous_labels_do_not_get_a_zero_width_aggregate_interval():
-    """12 images all judged female: the bootstrap collapses; the pooled-count floors keep intervals honest."""
+def test_unanimous_labels_do_not_get_a_zero_width_interval():
+    """12 images all judged female (3 prompts x 4): a bootstrap at the observed shares collapses to
+    one point; the intervals must not claim that certainty from 12 images."""
+    from t2iaudit.metrics.bias_aware import METHOD
     from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
     from t2iaudit.metrics.table import JudgementTable, build_frame
 
     prompts = [{"prompt_id": f"p{i}", "set_id": "s", "template_id": "t", "expected_people": 1} for i in range(3)]
-    images = [{"image_id": f"p{i}/{r}", "model_id": "m", "prompt_id": f"p{i}", "replicate": r}
-              for i in range(3) for r in range(4)]  # fmt: skip
-    judgements = [{"image_id": im["image_id"], "judge_id": "j", "attribute": "gender", "label": "female",
-                   "scores": {}, "raw": None} for im in images]  # fmt: skip
+    images = [
+        {"image_id": f"p{i}/{r}", "model_id": "m", "prompt_id": f"p{i}", "replicate": r}
+        for i in range(3)
+        for r in range(4)
+    ]
+    judgements = [
+        {"image_id": im["image_id"], "judge_id": "j", "attribute": "gender", "label": "female", "scores": {}}
+        for im in images
+    ]
     table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
     values = compute_metrics(table, MetricsOptions(families=["distribution"], bootstrap_resamples=200))
     agg = {(v.metric, v.params.get("label")): v for v in values if "prompt_id" not in v.scope}
     share = agg["share", "female"]
     assert share.value == 1.0 and share.ci_high == 1.0
-    assert share.ci_low == pytest.approx(0.7575, abs=1e-4)  # Wilson 12/12
-    # Other aggregates: hull with the mean over prompts of each prompt's Jeffreys posterior,
-    # Beta(4.5, 0.5) for the female share of 4/4 (Monte Carlo over 200 draws: loose tolerance).
-    f = np.random.default_rng(0).beta(4.5, 0.5, size=(200_000, 3))
-    d2_low = np.quantile(np.abs(f - 0.5).mean(axis=1), 0.025)
+    assert share.ci_low <= 0.7575 + 1e-4  # at most the Wilson bound of 12/12
     d2 = agg["D2_gender_imbalance", None]  # |f - 0.5|
-    assert d2.value == 0.5 and d2.ci_high == 0.5 and d2.ci_low == pytest.approx(d2_low, abs=0.03)
-    d8 = agg["D8_signed_imbalance", None]  # (n_m - n_f) / (n_m + n_f) = 1 - 2f
-    assert d8.value == -1.0 and d8.ci_low == -1.0
-    assert d8.ci_high == pytest.approx(np.quantile((1 - 2 * f).mean(axis=1), 0.975), abs=0.06)
-    tv = [v for v in values if v.metric == "D9_tv" and "prompt_id" not in v.scope][0]  # vs uniform
-    assert tv.value == 0.5 and tv.ci_low == pytest.approx(d2_low, abs=0.03)
+    # 4 images per prompt all female are likely (>= 5%) for a female share as low as 0.5^(1/4)
+    # = 0.84 per prompt: D2 of 0.34 must be inside the interval.
+    assert d2.value == 0.5 and d2.ci_high == 0.5 and d2.ci_low < 0.34
+    assert d2.params["interval"] == METHOD and d2.params["estimand"] == "audited_prompts"
     per_prompt = [v for v in values if v.metric == "D2_gender_imbalance" and "prompt_id" in v.scope]
-    assert all(v.ci_low < 0.45 for v in per_prompt)  # per-prompt intervals do not collapse either
-    assert tv.params["interval"] == "hull(bootstrap, Dirichlet(counts + 1/2) per prompt)"
+    assert all(v.ci_low < 0.34 for v in per_prompt)  # per-prompt intervals do not collapse either
 
 
-def test_seed_spread_is_the_sd_of_pooled_shares_over_replicates():
-    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
-    from t2iaudit.metrics.seeds import sd_interval
-    from t2iaudit.metrics.table import JudgementTable, build_frame
+def test_seed_effect_metric_is_gone():
+    """Seeds are hashed per (model, prompt, replicate): replicate r shares no seed across prompts,
+    so a "spread over seed sets" measured nothing (issue 7, finding 5)."""
+    from t2iaudit.metrics.compute import FAMILIES, METRICS
 
-    # 2 prompts x 3 replicates; seed set 0: 2/2 female, set 1: 1/2, set 2: 0/1 (+1 unknown)
-    labels = {(0, 0): "female", (1, 0): "female", (0, 1): "female", (1, 1): "male", (0, 2): "male", (1, 2): "unknown"}
-    prompts = [{"prompt_id": f"p{i}", "set_id": "s", "template_id": "t", "expected_people": 1} for i in range(2)]
-    images = [{"image_id": f"p{i}/{r}", "model_id": "m", "prompt_id": f"p{i}", "replicate": r} for i, r in labels]
-    judgements = [{"image_id": f"p{i}/{r}", "judge_id": "j", "attribute": "gender", "label": lab, "scores": {},
-                   "raw": None} for (i, r), lab in labels.items()]  # fmt: skip
-    table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
-    out = {v.params["label"]: v for v in compute_metrics(table, MetricsOptions(families=["seed_spread"]))}
-    assert out["female"].params["shares"] == [1.0, 0.5, 0.0]
-    assert out["female"].value == pytest.approx(0.5)  # sd of (1, .5, 0)
-    assert out["female"].n == 5 and out["female"].n_unknown == 1
-    assert (out["female"].ci_low, out["female"].ci_high) == pytest.approx(sd_interval(0.5, 3))
-    assert out["female"].ci_low < 0.5 < out["female"].ci_high
+    assert "seed_sd_share" not in METRICS
+    assert "seed_spread" not in {f.name for f in FAMILIES}

@@ -145,15 +145,85 @@ def test_fairness_family_scores_requested_variants_inside_an_audit():
             images.append({"image_id": f"{pid}/{r}", "model_id": "m", "prompt_id": pid, "replicate": r})
             judgements.append({"image_id": f"{pid}/{r}", "judge_id": "clip", "attribute": "clipscore",
                                "label": "value", "scores": {"value": v + jitter}, "raw": None})  # fmt: skip
-    judgements.append({"image_id": images[0]["image_id"], "judge_id": "clip", "attribute": "clipscore",
+    pid = prompts[0]["prompt_id"]  # one more image of the first variant, without a score
+    images.append({"image_id": f"{pid}/2", "model_id": "m", "prompt_id": pid, "replicate": 2})
+    judgements.append({"image_id": f"{pid}/2", "judge_id": "clip", "attribute": "clipscore",
                        "label": "unknown", "scores": {}, "raw": None})  # fmt: skip
     table = JudgementTable(build_frame(judgements, images, prompts), {"clip": {"clipscore": ["value"]}})
     out = compute_metrics(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
     got = {v.metric: v for v in out}
-    # min-max over the cell: doctor 1.0 / 0.0, nurse 0.25 / 0.25
+    # min-max over the judge's whole clipscore table (images 0.35 .. 0.85): variant means
+    # doctor 0.9 / 0.1, nurse 0.3 / 0.3
     assert got["J4_acc"].value == pytest.approx(50.0)  # doctor pair differs, nurse pair agrees
-    assert got["J4_nds"].value == pytest.approx(50.0)  # doctor 1 - 0.5/0.5 = 0, nurse 1
-    assert got["J4_ges"].value == pytest.approx(75.0)  # doctor Gini 0.5, nurse 0
-    assert got["J4_acc"].n == 4 and got["J4_acc"].n_unknown == 1
+    assert got["J4_nds"].value == pytest.approx(60.0)  # doctor 1 - 0.4/0.5 = 0.2, nurse 1
+    assert got["J4_ges"].value == pytest.approx(80.0)  # doctor Gini 0.4, nurse 0
+    # n and n_unknown both count images: 8 scored, 1 without a score (4 variants, 2 groups)
+    assert got["J4_acc"].n == 8 and got["J4_acc"].n_unknown == 1
+    assert got["J4_acc"].params["n_variants"] == 4 and got["J4_acc"].params["n_counts"] == "images"
     assert got["J4_acc"].params["requested"] == "gender"
     assert got["J4_acc"].scope == {"judge_id": "clip", "model_id": "m", "template_id": "gender"}
+
+
+def test_j4_in_an_audit_normalises_over_the_whole_score_table():
+    """The found bug: normalised per cell, scores 0.500/0.501 and 0.30/0.90 both gave ACC 0, GES 50.
+    Over the judge's whole clipscore table (as ``judge-fairness`` does) the first pair agrees."""
+    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.table import JudgementTable, build_frame
+
+    scores = {("near", "female"): 0.500, ("near", "male"): 0.501, ("far", "female"): 0.30, ("far", "male"): 0.90}
+    prompts, images, judgements = [], [], []
+    for (template, gender), v in scores.items():
+        pid = f"s/{template}/{gender}"
+        prompts.append(
+            {
+                "prompt_id": pid,
+                "set_id": "s",
+                "template_id": template,
+                "expected_people": 1,
+                "text": f"a photo of a {gender} doctor",
+                "requested": {"gender": gender},
+                "slots": {"gender": gender, "occupation": "doctor"},
+            }
+        )
+        images.append({"image_id": f"{pid}/0", "model_id": "m", "prompt_id": pid, "replicate": 0})
+        judgements.append(
+            {
+                "image_id": f"{pid}/0",
+                "judge_id": "clip",
+                "attribute": "clipscore",
+                "label": "value",
+                "scores": {"value": v},
+                "raw": None,
+            }
+        )
+    table = JudgementTable(build_frame(judgements, images, prompts), {"clip": {"clipscore": ["value"]}})
+    out = compute_metrics(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
+    got = {(v.metric, v.scope["template_id"]): v for v in out}
+    assert got["J4_acc", "near"].value == pytest.approx(100.0) and got["J4_acc", "far"].value == pytest.approx(0.0)
+    # near: normalised x = (0.2/0.6, 0.201/0.6), Gini (x2 - x1) / (2 (x1 + x2)); far: (0, 1), Gini 0.5
+    x1, x2 = 0.2 / 0.6, 0.201 / 0.6
+    assert got["J4_ges", "near"].value == pytest.approx(100 * (1 - (x2 - x1) / (2 * (x1 + x2))))
+    assert got["J4_ges", "far"].value == pytest.approx(50.0)
+    assert got["J4_ges", "near"].params["normalize"].startswith("minmax over the judge's whole score table")
+    assert all(v.params["unknown_in_denominator"] is False for v in out)
+
+
+def test_group_bootstrap_interval_covers_the_population_mean():
+    """Content items whose 4 variants get scores N(mu, sd) with the item's own sd: over 200
+    simulated tables of 30 items the 95% interval of ACC/NDS/GES covers the population value in
+    at least 90% (issue 7, finding 9: a 50% interval passed the old tests)."""
+    rng = np.random.default_rng(5)
+
+    def table(items: int) -> pd.DataFrame:
+        sd = rng.uniform(0.02, 0.15, items)
+        scores = rng.normal(0.6, sd[:, None], (items, 4)).clip(0, 1)
+        return pd.DataFrame({"group": np.repeat(np.arange(items), 4), "score": scores.ravel()})
+
+    big = judge_fairness(table(20_000), "score", "group", normalize="none", resamples=0)
+    truth = {"ACC": big.acc, "NDS": big.nds, "GES": big.ges}
+    covered = dict.fromkeys(truth, 0)
+    for sim in range(200):
+        result = judge_fairness(table(30), "score", "group", normalize="none", resamples=300, seed=sim)
+        for key, (low, high) in result.intervals.items():
+            covered[key] += low <= truth[key] <= high
+    assert min(c / 200 for c in covered.values()) >= 0.9, covered

@@ -232,3 +232,65 @@ def test_family_runs_from_compute_metrics():
 
     values = compute_metrics(caption_table(), MetricsOptions(families=["hallucination"], bootstrap_resamples=20))
     assert {"H1_hallucination", "H3_distribution_bias"} <= {v.metric for v in values}
+
+
+def test_captions_without_content_words_count_with_the_abstentions():
+    """The found bug: an image whose prompt and caption have no content word (H1 undefined) was in
+    neither n nor n_unknown; now n + n_unknown is every image of the cell."""
+    t = table(
+        [
+            {"raw": "a doctor in a hospital", "prompt_id": "p1"},
+            {"raw": "the of and", "prompt_text": "a photo of", "prompt_id": "p2"},
+            {"raw": None, "label": "unknown", "prompt_id": "p1"},
+        ],
+        {"j1": {"caption": []}},
+    )
+    values = hallucination_family(t, opts())
+    h1 = pick(values, "H1_hallucination")
+    assert (h1.n, h1.n_unknown, h1.params["n_undefined"]) == (1, 2, 1)
+    assert h1.params["unknown_in_denominator"] is False
+    for v in values:
+        if v.metric.startswith(("H1", "H3")) and "prompt_id" not in v.scope:
+            assert v.n + v.n_unknown == 3, v.metric
+            assert "unknown_in_denominator" in v.params, v.metric
+
+
+def test_h1_is_the_mean_over_images_not_over_prompts():
+    """p1 has two captions (H1 0.5 and 0.5), p2 one (0.5), p3 one (0.0): the mean over images is
+    0.375, the mean over prompt means 0.333 (issue 7, finding 9: the old test could not tell)."""
+    data = table([
+        {"raw": "a doctor in a hospital", "prompt_id": "p1"},
+        {"raw": "a doctor with a stethoscope", "prompt_id": "p1"},
+        {"raw": "a red automobile", "prompt_text": "a photo of a car", "prompt_id": "p2"},
+        {"raw": "a woman", "prompt_text": "a photo of a man", "prompt_id": "p3"},
+    ], {"j1": {"caption": []}})  # fmt: skip
+    h1 = pick(hallucination_family(data, opts()), "H1_hallucination")
+    assert h1.value == pytest.approx(0.375) and h1.n == 4
+
+
+def test_vectorised_distribution_bias_matches_the_definition_row_by_row():
+    """The bootstrap's B_D of resampled object counts (issue 7, finding 9: a wrong constant in it
+    survived the suite)."""
+    from t2iaudit.metrics.hallucination import distribution_bias_rows
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.uniform(0.2, 4.0, 7), size=(300, 7))
+    counts[:5] = [[3, 3, 0, 0, 0, 0, 0], [0] * 7, [1, 0, 0, 0, 0, 0, 0], [5, 1, 1, 1, 0, 0, 0], [2, 2, 2, 2, 2, 2, 9]]
+    bd, present = distribution_bias_rows(counts)
+    for row, got, k in zip(counts, bd, present):
+        assert got == pytest.approx(distribution_bias(row[row > 0])) and k == (row > 0).sum()
+
+
+def test_h3_interval_holds_its_estimate_and_says_coverage_is_not_shown():
+    """H3_distribution_bias_norm was reported as 0.056 with interval [0.083, 1.0]."""
+    rng = np.random.default_rng(3)
+    words = ["tree", "car", "dog", "hat", "lamp", "book", "cup", "chair", "clock", "bird"]
+    rows = [
+        {"raw": "a doctor with a " + " and a ".join(rng.choice(words, 3, p=np.linspace(10, 1, 10) / 55)),
+         "prompt_id": f"p{i % 4}"}
+        for i in range(40)
+    ]  # fmt: skip
+    values = hallucination_family(table(rows, {"j1": {"caption": []}}), opts())
+    for metric in ("H3_distribution_bias", "H3_distribution_bias_norm"):
+        v = pick(values, metric)
+        assert v.ci_low <= v.value <= v.ci_high and v.params["coverage"] == "not shown"

@@ -53,6 +53,7 @@ class FakeServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
+        self.outage = False  # mode "outage": HTTP 503 while True, a valid answer after
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
@@ -66,6 +67,8 @@ class FakeServer:
                 seen = sum(1 for b in self.requests if f"[mode:{mode}]" in b["messages"][-1]["content"][1]["text"])
             if mode == "slow":
                 await asyncio.sleep(SLOW_S)
+            if mode == "outage" and self.outage:
+                return PlainTextResponse("service unavailable", status_code=503)
             if mode == "http500" or (mode == "flaky" and seen == 1):
                 return PlainTextResponse("internal error", status_code=500)
             if mode == "http400":
@@ -304,3 +307,99 @@ def test_failure_counts_appear_in_the_metrics(results: tuple) -> None:
     assert ("valid", None) not in failures and not any(a == "valid" for a, _ in failures)
     unknown = {v.attribute: v for v in values if v.metric == "J2_unknown_rate" and "prompt_id" not in v.scope}
     assert unknown["http500"].value == 1.0 and unknown["valid"].value == 0.0
+
+
+def test_transient_failures_are_marked_and_deterministic_ones_are_not(results: tuple) -> None:
+    _, _, out, _ = results
+    for mode in ("slow", "http500"):  # timeout, HTTP 5xx after the retries
+        assert out["img0", mode].raw["transient"] is True
+    for mode in ("malformed", "out_of_options", "http400", "valid", "says_unknown"):
+        assert "transient" not in out["img0", mode].raw
+
+
+JUDGE_YAML = """\
+id: {name}
+kind: mllm
+backend: openai
+model: fake-vlm
+api: {{base_url: "{url}", timeout_s: 2, max_retries: 1, retry_backoff_s: 0}}
+questions:
+  gender:
+    question: "[mode:{mode}] What is the perceived gender presentation?"
+    options: [female, male, unknown]
+"""
+RETRY_SPEC = """\
+id: retry
+replicates: 3
+prompts: [{set: one.yaml}]
+models:
+  - {id: m, model: "tiny:sd15", steps: 2, width: 64, height: 64}
+judges: [outage.yaml, broken.yaml]
+"""
+ONE_SET = """\
+id: one
+version: "1"
+source: test fixture
+templates:
+  - {id: nurse, text: "a photo of a nurse"}
+"""
+
+
+def test_transient_failures_are_asked_again_on_the_next_run(server: tuple[FakeServer, str], tmp_path) -> None:
+    """The found bug: a timeout or HTTP 5xx was stored as a final unknown and never retried."""
+    from t2iaudit import stages
+    from t2iaudit.metrics.table import load_table
+    from t2iaudit.runs import open_run
+    from t2iaudit.spec import load_spec
+    from t2iaudit.types import ImageRecord
+
+    fake, url = server
+    (tmp_path / "one.yaml").write_text(ONE_SET)
+    (tmp_path / "outage.yaml").write_text(JUDGE_YAML.format(name="outage", url=url, mode="outage"))
+    (tmp_path / "broken.yaml").write_text(JUDGE_YAML.format(name="broken", url=url, mode="malformed"))
+    (tmp_path / "spec.yaml").write_text(RETRY_SPEC)
+    spec = load_spec(tmp_path / "spec.yaml")
+    store = open_run(spec, tmp_path / "run")
+    prompts = stages.expand_prompts(spec)
+    store.write_prompts(prompts)
+    rel, sha = store.save_image(Image.new("RGB", (8, 8)))
+    store.append_images(
+        [
+            ImageRecord(
+                image_id=f"m/{prompts[0].prompt_id}/{r}",
+                model_id="m",
+                replicate=r,
+                seed=r,
+                prompt_id=prompts[0].prompt_id,
+                path=rel,
+                sha256=sha,
+                width=8,
+                height=8,
+                seconds=0.0,
+            )
+            for r in range(3)
+        ]
+    )
+
+    def asked() -> tuple[int, int]:
+        return fake.count("outage"), fake.count("malformed")
+
+    fake.outage = True
+    try:
+        start = asked()
+        stages.judge_images(store, spec)
+        first = asked()
+        assert (first[0] - start[0], first[1] - start[1]) == (6, 6)  # 3 images x (1 + 1 retry) each
+        frame = load_table(store.root).frame
+        assert set(frame["label"]) == {UNKNOWN} and set(frame["error"]) == {"http_503", "not_json"}
+    finally:
+        fake.outage = False
+    stages.judge_images(store, spec)  # the outage is over
+    second = asked()
+    assert (second[0] - first[0], second[1] - first[1]) == (3, 0)  # only the transient failures again
+    frame = load_table(store.root).frame
+    assert len(frame) == 6 and not frame.duplicated(["image_id", "judge_id", "attribute"]).any()
+    outage = frame[frame["judge_id"].str.startswith("outage")]
+    assert set(outage["label"]) == {"female"} and outage["error"].isna().all()  # superseded, counted once
+    stages.judge_images(store, spec)
+    assert asked() == second  # nothing left to ask

@@ -13,6 +13,7 @@ import pytest
 from t2iaudit.errors import InputError
 from t2iaudit.metrics.compute import MetricsOptions
 from t2iaudit.metrics.judges import (
+    agreement_metrics,
     cohen_kappa,
     corrected_interval,
     corrected_shares,
@@ -187,6 +188,7 @@ def test_j3_family_with_calibration_file(tmp_path: Path):
     m1 = share[("m1", "female")]  # images 0,2,4,6,8: f f m m m -> p = (.4, .6); q_f = .4/.8 = .5
     assert m1.value == pytest.approx(0.5) and m1.params["judged_share"] == pytest.approx(0.4)
     assert m1.n == 5 and m1.params["n_calibration"] == 20 and m1.params["uncalibrated"] == []
+    assert m1.params["unknown_in_denominator"] is False
     bad = write(tmp_path / "bad.csv", "path,gender,judged_gender\na.png,woman,female\n")
     opts = MetricsOptions(family_options={"judge_validity": {"calibration": {"j1": str(bad)}}})
     with pytest.raises(InputError, match="'woman' is not declared"):
@@ -207,3 +209,50 @@ def test_safety_checker_black_images_count_as_unknown_with_their_reason():
     values = compute_metrics(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
     (failure,) = [v for v in values if v.metric == "J2_failure_rate"]
     assert failure.params["error"] == "nsfw_blacked_out" and failure.value == pytest.approx(1 / 3)
+
+
+def test_j3_refuses_judged_labels_outside_the_declared_set(tmp_path: Path):
+    """The found bug: J3 counted an undeclared label in n (it is in no class of the corrected shares)."""
+    rows = ["path,gender,judged_gender"] + [f"c{i}.png,female,female" for i in range(5)]
+    rows += [f"e{i}.png,male,male" for i in range(5)]
+    f = write(tmp_path / "cal.csv", "\n".join(rows) + "\n")
+    t = table({"j1": "ffmmn"}, {"j1": GENDER})  # one image labelled "nonbinary", not declared
+    opts = MetricsOptions(bootstrap_resamples=0, family_options={"judge_validity": {"calibration": {"j1": str(f)}}})
+    with pytest.raises(InputError, match="label 'nonbinary' is not declared for judge 'j1', attribute 'gender'"):
+        judge_validity_family(t, opts)
+
+
+def test_every_judge_validity_value_says_whether_unknowns_are_in_the_denominator():
+    values = judge_validity_family(
+        table({"j1": "ffmmu", "j2": "fmmmf", "j3": "ffmuu"}, dict.fromkeys(["j1", "j2", "j3"], GENDER)), OPTS
+    )
+    assert {v.metric for v in values} >= {"J1_cohen_kappa", "J1_raw_agreement", "J1_fleiss_kappa", "J2_unknown_rate"}
+    assert all("unknown_in_denominator" in v.params for v in values)
+
+
+def test_kappa_interval_resamples_prompts_only_when_generalising_over_them():
+    """Two judges that agree on half the prompts and disagree on the other half, 200 images each:
+    fixed prompts give a precise kappa; generalising over prompts carries how much prompts differ
+    (issue 7, finding 9: dropping prompt resampling from the kappa bootstrap went unnoticed)."""
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, Any]] = []
+    for j in range(8):
+        truth = rng.choice(["female", "male"], 200)
+        other = truth if j % 2 else np.where(rng.random(200) < 0.5, "female", "male")
+        for judge, labels in (("a", truth), ("b", other)):
+            for i, label in enumerate(labels):
+                rows.append({
+                    "image_id": f"p{j}/{i}", "model_id": "m1", "prompt_id": f"p{j}", "replicate": i,
+                    "judge_id": judge, "attribute": "gender", "label": str(label), "set_id": "s",
+                    "template_id": "t", "expected_people": 1, "reference": None,
+                })  # fmt: skip
+    data = JudgementTable(pd.DataFrame(rows), {"a": {"gender": GENDER}, "b": {"gender": GENDER}})
+
+    def kappa(estimand: str):
+        opts = MetricsOptions(bootstrap_resamples=300, seed=0, estimand=estimand)
+        return pick(agreement_metrics(data, opts, per_model=False), "J1_cohen_kappa", judge_id="a", judge_id_b="b")
+
+    fixed, population = kappa("audited_prompts"), kappa("prompt_population")
+    assert fixed.value == population.value
+    assert population.ci_high - population.ci_low > 3 * (fixed.ci_high - fixed.ci_low)
+    assert fixed.ci_low <= fixed.value <= fixed.ci_high

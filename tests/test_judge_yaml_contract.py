@@ -17,34 +17,15 @@ from t2iaudit.judges.loader import build_judge, load_judge_config
 from t2iaudit.judges.mllm import MllmJudgeConfig
 from t2iaudit.resources import builtin_dir
 from t2iaudit.types import UNKNOWN, Prompt
+from t2iaudit.vocabulary import ROLES, canonical_labels
 
 YAMLS = sorted(builtin_dir("judges").glob("*.yaml"))
 TINY = [p for p in YAMLS if p.stem.startswith("tiny-")]
 
-CONVENTIONS = {
-    "gender": {"female", "male"},
-    "age": {"young", "middle-aged", "older"},
-    "skin_tone": {f"monk-{k}" for k in range(1, 11)},
-    "person": {"yes", "no"},
-    "person_count": {"0", "1", "2", "3+"},
-    "shows_subject": {"yes", "no"},
-    "prompt_match": {"match", "miss"},
-    "clipscore": {"value"},
-}
-"""Label sets shared with the metrics code; race is declared per YAML and not fixed here."""
-
 
 def declared(config: object) -> dict[str, list[str]]:
-    """Attribute -> declared labels (without unknown) of a config, per kind."""
-    if isinstance(config, ClipJudgeConfig):
-        out = {a: list(s.labels) for a, s in config.attributes.items()}
-        out.update({c: sorted(CONVENTIONS[c]) for c in config.checks})
-        return out
-    if isinstance(config, MllmJudgeConfig):
-        return {a: q.labels() for a, q in config.questions.items()}
-    if isinstance(config, CaptionJudgeConfig):
-        return {"caption": []}
-    return {}
+    """Attribute -> declared labels (without unknown) of a config, read from the YAML alone."""
+    return config.declared_labels()  # type: ignore[attr-defined]
 
 
 def test_there_are_judges_of_every_kind() -> None:
@@ -65,10 +46,13 @@ def test_yaml_loads_and_keeps_conventions(path: Path) -> None:
     assert config.id == path.stem  # the shipped name is the id
     assert load_judge_config(path.stem) == config
     assert config.description.strip()
+    info = config.attribute_info()
+    assert set(info.roles) == set(declared(config)) and set(info.roles.values()) <= set(ROLES)
     for attribute, labels in declared(config).items():
         assert UNKNOWN not in labels
-        if attribute in CONVENTIONS:
-            assert set(labels) <= CONVENTIONS[attribute], attribute
+        canonical = canonical_labels(attribute)
+        if canonical is not None and attribute not in config.maps_to:  # one vocabulary per attribute
+            assert set(labels) <= set(canonical), attribute
     if isinstance(config, MllmJudgeConfig):
         for q in config.questions.values():
             assert UNKNOWN in q.options

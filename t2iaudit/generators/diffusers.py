@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from t2iaudit.errors import InputError
 from t2iaudit.generators.base import GeneratedImage, GenerationRequest
 
 
@@ -59,6 +60,53 @@ class DiffusersConfig(BaseModel):
         if v is not None and not v.endswith("Scheduler"):
             raise ValueError("must be a diffusers scheduler class name ending in 'Scheduler'")
         return v
+
+
+def _scheduler_class(name: str) -> Any:
+    """The diffusers scheduler class ``name``; InputError (field ``scheduler``) when there is none."""
+    import difflib
+
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+        known = [n for n in dir(diffusers) if n.endswith("Scheduler")]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"diffusers {diffusers.__version__} has no scheduler {name!r}{hint}", field="scheduler")
+    return cls
+
+
+def _local_folder(config: DiffusersConfig, model_cache: Path | None) -> Path | None:
+    """The pipeline folder of a local or (already built) tiny model; None for hub models."""
+    from t2iaudit.tiny import TINY_PREFIX, default_cache_dir, is_tiny
+
+    if is_tiny(config.model):
+        folder = (model_cache or default_cache_dir()) / config.model[len(TINY_PREFIX) :]
+        return folder if (folder / ".complete").is_file() else None
+    return Path(config.model) if Path(config.model).is_dir() else None
+
+
+def check_diffusers(config: DiffusersConfig, model_cache: Path | None = None) -> None:
+    """Checks a spec's model entry can pass before anything is written (no weights are loaded).
+
+    The scheduler must be a diffusers scheduler class; ``negative_prompt`` needs a pipeline
+    that takes one, which is known here for local and tiny folders (their ``model_index.json``
+    names the class) and otherwise when the pipeline loads, before any image is recorded.
+
+    Raises:
+        InputError: With ``field`` the option at fault.
+    """
+    if config.scheduler:
+        _scheduler_class(config.scheduler)
+    folder = _local_folder(config, model_cache) if config.negative_prompt else None
+    if folder is not None and (folder / "model_index.json").is_file():
+        import diffusers
+
+        name = json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("_class_name", "")
+        cls = getattr(diffusers, str(name), None)
+        if isinstance(cls, type) and "negative_prompt" not in inspect.signature(cls.__call__).parameters:
+            raise InputError(f"{name} (from {folder}) takes no negative_prompt", field="negative_prompt")
 
 
 def _resolve_device(device: str) -> str:
@@ -112,17 +160,13 @@ class DiffusersGenerator:
         if not config.safety_checker and getattr(self.pipe, "safety_checker", None) is not None:
             self.pipe.safety_checker = None
         if config.scheduler:
-            import diffusers
-
-            cls = getattr(diffusers, config.scheduler, None)
-            if cls is None:
-                raise ValueError(f"diffusers has no scheduler {config.scheduler!r}")
-            self.pipe.scheduler = cls.from_config(self.pipe.scheduler.config)
+            self.pipe.scheduler = _scheduler_class(config.scheduler).from_config(self.pipe.scheduler.config)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         self._accepts = set(inspect.signature(self.pipe.__call__).parameters)
         if config.negative_prompt and "negative_prompt" not in self._accepts:
-            raise ValueError(f"{type(self.pipe).__name__} takes no negative_prompt")
+            # Known only now for hub models: raised before any image is recorded.
+            raise InputError(f"{type(self.pipe).__name__} takes no negative_prompt", field="negative_prompt")
         self.revision = folder_fingerprint(Path(ref)) if local else (config.revision or "unpinned")
         self.params = {
             "model": config.model,

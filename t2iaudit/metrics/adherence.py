@@ -66,7 +66,13 @@ def miss_rate_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: 
 
 
 def requested_metrics(table: JudgementTable, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
-    """H4 requested-attribute miss rate, unknown rate and realisation matrix."""
+    """H4 requested-attribute miss rate, unknown rate and realisation matrix.
+
+    Labels are the table's mapped labels (a FairFace judge's ``Indian`` is ``South Asian`` of
+    ``race``). An image a mapping excluded (e.g. judged ``Latino_Hispanic``) was judged and is
+    not the requested value: a miss, counted in ``params.n_excluded``. Images of prompts whose
+    requested value the judge cannot give at all are left out (``params.n_undeclared``).
+    """
     frame = table.frame
     out: list[MetricValue] = []
     for attribute in sorted(frame["attribute"].unique()):
@@ -74,19 +80,41 @@ def requested_metrics(table: JudgementTable, opts: HallucinationOptions, options
         if col not in frame.columns:
             continue
         rows = frame[(frame["attribute"] == attribute) & frame[col].notna()]
+        rows = rows.assign(_excluded=False)
+        excluded = _excluded_rows(table, attribute, col)
+        if len(excluded):
+            rows = pd.concat([rows, excluded], ignore_index=True).astype({"_excluded": bool})
         for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
+            labels = table.label_sets.get(scope["judge_id"], {}).get(attribute)
+            declared = cell[col].astype(str).isin(labels) if labels is not None else cell[col].notna()
+            n_undeclared = int((~declared).sum())
+            cell = cell[declared]
             known = cell[cell["label"] != UNKNOWN]
-            hits = int((known["label"] == known[col].astype(str)).sum())
+            hits = int((~known["_excluded"] & (known["label"] == known[col].astype(str))).sum())
             n, u = len(known), len(cell) - len(known)
             requested = _unique(cell[col])
-            extra = {"requested": requested} if requested is not None else {}
+            extra: dict[str, Any] = {"requested": requested} if requested is not None else {}
+            if n_excluded := int(known["_excluded"].sum()):
+                extra["n_excluded"] = n_excluded
+            if n_undeclared:
+                extra["n_undeclared"] = n_undeclared
             out.append(proportion("H4_miss_rate", attribute, scope, n - hits, n, u, options, **extra))
             out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options,
                                   unknown_in_denominator=True, **extra))  # fmt: skip
             if model_level:
-                labels = table.label_sets.get(scope["judge_id"], {}).get(attribute)
-                out += _realisation(cell, attribute, col, scope, labels, options)
+                out += _realisation(cell[~cell["_excluded"]], attribute, col, scope, labels, options)
     return out
+
+
+def _excluded_rows(table: JudgementTable, attribute: str, col: str) -> pd.DataFrame:
+    """Images a label mapping excluded for ``attribute``, with their prompt's request, as rows."""
+    ex = table.excluded
+    ex = ex[ex["attribute"] == attribute] if len(ex) else ex
+    if ex.empty:
+        return pd.DataFrame(columns=["_excluded"])
+    requested = table.frame.drop_duplicates("prompt_id").set_index("prompt_id")[col]
+    rows = ex.assign(**{col: ex["prompt_id"].map(requested), "_excluded": True})
+    return rows[rows[col].notna()]
 
 
 def realisation_matrix(

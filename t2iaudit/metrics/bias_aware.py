@@ -396,14 +396,16 @@ def _pooled_interval(
     )[key]
     v = value[:, None]
     if settings.estimand == "prompt_population":
-        # Two-stage bootstrap deviations, scaled by sqrt(P / (P - 1)) t_{P-1} / z: a percentile
-        # bootstrap over a few prompts is too short (the small-sample correction of a mean).
-        n = len(counts)
-        resampled = np.asarray(fn(pooled_sum))
-        e_lo, e_hi = _quantiles(resampled - np.nanmean(resampled), settings.confidence)
-        scale = small_sample_scale(n, settings.confidence)
-        e_lo, e_hi = e_lo * scale, e_hi * scale
-        lo, hi = v - e_hi - bd.bias_max, v - e_lo - bd.bias_min
+        # The pooled distribution's two-stage bootstrap (prompts, then images), its deviations
+        # scaled by sqrt(P / (P - 1)) t_{P-1} / z (a percentile bootstrap over a few prompts is
+        # too short); the percentile interval of the metric over those distributions (not the
+        # reflected one, which falls short on the side of a minimum, e.g. severity near uniform).
+        share = pooled_sum / np.maximum(pooled_sum.sum(axis=1, keepdims=True), 1e-300)
+        center = total[0, :-1] / max(float(total[0, :-1].sum()), 1e-300)
+        draws = center + small_sample_scale(len(counts), settings.confidence) * (share - center)
+        q_lo, q_hi = _quantiles(np.asarray(fn(np.clip(draws, 0.0, None))), settings.confidence)
+        lo = np.array([[q_lo]]) - bd.bias_max
+        hi = np.array([[q_hi]]) - bd.bias_min
     else:
         lo, hi = v - bd.shift_hi, v - bd.shift_lo
     low_end, high_end = ranges.get(metric, (-np.inf, np.inf))

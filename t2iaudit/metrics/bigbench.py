@@ -21,9 +21,18 @@ import numpy as np
 import pandas as pd
 
 from t2iaudit.metrics import stats
+from t2iaudit.metrics.bigbench_inputs import (
+    excluded_images,
+    load_pairs,
+    missing_weights,
+    prompt_weights,
+    reference_vector,
+    requested_value,
+)
 from t2iaudit.metrics.distribution import proportions
 from t2iaudit.metrics.table import image_codes, is_categorical
 from t2iaudit.types import MetricValue
+from t2iaudit.vocabulary import EXCLUDED
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
@@ -118,6 +127,8 @@ class Series:
     proportion: tuple[np.ndarray, np.ndarray] | None = None
     """``(k, n)`` per unit when a unit's value is a proportion (Wilson/Jeffreys interval)."""
     emit_units: bool = True
+    agg_params: dict[str, Any] = field(default_factory=dict)
+    """Params of the aggregate value only (e.g. ``weights_missing``)."""
 
 
 def bigbench_family(table: JudgementTable, options: MetricsOptions) -> list[MetricValue]:
@@ -130,48 +141,43 @@ def bigbench_family(table: JudgementTable, options: MetricsOptions) -> list[Metr
     if frame.empty:
         return []
     meta = frame.drop_duplicates("prompt_id").set_index("prompt_id")
-    pairs = _load_pairs(options) if options.wants("D7_bigbench_eta") else []
+    pairs = load_pairs(options) if options.wants("D7_bigbench_eta") else []
     relevant = {p for p, key in meta.get("reference", pd.Series(dtype=object)).items() if key in table.references}
     for col in [c for c in meta.columns if c.startswith("requested_")]:
         relevant |= set(meta.index[meta[col].notna()])
     relevant |= {pair[side]["prompt_id"] for pair in pairs for side in ("x", "y")}
     frame = frame[frame["prompt_id"].isin(relevant)]
     out: list[MetricValue] = []
+    cols = ["image_id", "prompt_id", "attribute", "label"]
     for (model, judge), rows in frame.groupby(["model_id", "judge_id"], sort=True):
         declared = table.label_sets.get(str(judge), {})
-        labels = {a: v for a, v in declared.items() if a.split(".")[0] in base_of and is_categorical(v)}
+        labels = {
+            a: v
+            for a, v in declared.items()
+            if a.split(".")[0] in base_of and is_categorical(v) and table.protected(str(judge), a)
+        }
         if not labels:
             continue
-        codes = image_codes(rows[["image_id", "prompt_id", "attribute", "label"]], labels)
+        codes = image_codes(rows[cols], labels)
         series = _implicit(codes, meta, table, base_of, options)
-        series += _explicit(codes, meta, options)
-        if pairs:
-            series += _eta(codes, table, base_of, pairs, options)
+        # D6 counts an image a label mapping excluded (judged Latino_Hispanic for a prompt asking
+        # for South Asian) as judged and not the requested value; D5, D7 compare distributions
+        # over the target scheme's groups and leave it out.
+        excluded = excluded_images(table, str(model), str(judge), labels, relevant)
+        explicit_codes = codes
+        if len(excluded):
+            with_excluded = {a: [*v, EXCLUDED] if a in set(excluded["attribute"]) else v for a, v in labels.items()}
+            explicit_codes = image_codes(pd.concat([rows[cols], excluded[cols]], ignore_index=True), with_excluded)
+        explicit = _explicit(explicit_codes, meta, options)
+        eta_series = _eta(codes, table, base_of, pairs, options) if pairs else []
         rng = group_rng(options.seed, str(model), str(judge), "bigbench")
         scope = {"model_id": str(model), "judge_id": str(judge)}
-        out += _run(series, codes, scope, options, rng)
+        if explicit_codes is codes:
+            out += _run(series + explicit + eta_series, codes, scope, options, rng)
+        else:
+            out += _run(series + eta_series, codes, scope, options, rng)
+            out += _run(explicit, explicit_codes, scope, options, rng)
     return out
-
-
-def _weight(meta: pd.DataFrame, prompt_id: str, column: str) -> float:
-    value = meta.at[prompt_id, column] if column in meta.columns else None
-    try:
-        w = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 1.0
-    return w if np.isfinite(w) else 1.0
-
-
-def _requested(meta: pd.DataFrame, prompt_id: str, attribute: str) -> str | None:
-    col = f"requested_{attribute}"
-    value = meta.at[prompt_id, col] if col in meta.columns else None
-    return value if isinstance(value, str) and value else None
-
-
-def _ref_vector(dist: dict[str, float] | None, labels: list[str]) -> np.ndarray | None:
-    if not dist:
-        return None
-    return np.array([dist.get(x, np.nan) for x in labels], dtype=float)
 
 
 def _implicit(codes: ImageCodes, meta, table, base_of, options) -> list[Series]:  # type: ignore[no-untyped-def]
@@ -182,9 +188,9 @@ def _implicit(codes: ImageCodes, meta, table, base_of, options) -> list[Series]:
     for j, pid in enumerate(codes.prompt_ids):
         key = meta.at[pid, "reference"] if "reference" in meta.columns else None
         dists = table.references.get(key) if isinstance(key, str) else None
-        if not dists or any(_requested(meta, pid, a) for a in codes.attributes):
+        if not dists or any(requested_value(meta, pid, a) for a in codes.attributes):
             continue
-        vecs = {a: _ref_vector(dists.get(a), codes.labels[a]) for a in codes.attributes}
+        vecs = {a: reference_vector(dists.get(a), codes.labels[a]) for a in codes.attributes}
         vecs = {a: v for a, v in vecs.items() if v is not None}
         if vecs:
             units.append(j)
@@ -218,7 +224,7 @@ def _implicit(codes: ImageCodes, meta, table, base_of, options) -> list[Series]:
         return sum(w * score(b)(counts) for b, w in PROMPT_WEIGHTS.items())  # type: ignore[return-value]
 
     counts = codes.counts()
-    weights = np.array([_weight(meta, codes.prompt_ids[j], options.weight_column) for j in units])
+    weights, missing = prompt_weights(meta, [codes.prompt_ids[j] for j in units], options.weight_column)
     params = {"weights": options.weight_column, "aggregate": "weighted mean over prompts"}
     unit_params = [{"reference_key": meta.at[codes.prompt_ids[j], "reference"]} for j in units]
     out = []
@@ -228,8 +234,21 @@ def _implicit(codes: ImageCodes, meta, table, base_of, options) -> list[Series]:
         n = sum(np.where(applies[a], counts[a][idx, :-1].sum(-1), 0) for a in attrs)
         u = sum(np.where(applies[a], counts[a][idx, -1], 0) for a in attrs)
         fn = total_score if base == "all" else score(base)
-        out.append(Series("D5_bigbench_implicit", base, "prompt_id", [codes.prompt_ids[j] for j in units],
-                          fn, weights, n, u, params, unit_params))  # fmt: skip
+        out.append(
+            Series(
+                "D5_bigbench_implicit",
+                base,
+                "prompt_id",
+                [codes.prompt_ids[j] for j in units],
+                fn,
+                weights,
+                n,
+                u,
+                params,
+                unit_params,
+                agg_params=missing_weights(missing),
+            )
+        )
     return out
 
 
@@ -240,7 +259,7 @@ def _explicit(codes: ImageCodes, meta, options) -> list[Series]:  # type: ignore
     counts = codes.counts()
     out: list[Series] = []
     for attr in codes.attributes:
-        found = [(j, _requested(meta, pid, attr)) for j, pid in enumerate(codes.prompt_ids)]
+        found = [(j, requested_value(meta, pid, attr)) for j, pid in enumerate(codes.prompt_ids)]
         found = [(j, v) for j, v in found if v in codes.labels[attr]]
         if not found:
             continue
@@ -254,27 +273,19 @@ def _explicit(codes: ImageCodes, meta, options) -> list[Series]:  # type: ignore
 
             k = counts[attr][idx, col]
             n = counts[attr][idx, :-1].sum(-1)
-            weights = np.array([_weight(meta, codes.prompt_ids[j], options.weight_column) for j in idx])
+            weights, missing = prompt_weights(meta, [codes.prompt_ids[j] for j in idx], options.weight_column)
+            agg = missing_weights(missing)
+            if EXCLUDED in codes.labels[attr]:
+                agg["n_excluded"] = int(counts[attr][idx, codes.labels[attr].index(EXCLUDED)].sum())
             out.append(Series(
                 "D6_bigbench_explicit", attr, "prompt_id", [codes.prompt_ids[j] for j in idx], f, weights,
                 n, counts[attr][idx, -1],
                 {"weights": options.weight_column, "aggregate": "weighted mean over prompts"},
                 [{"requested": v} for _, v in sel],
                 {} if value is None else {"requested": value},
-                (k, n), emit_units=value is None,
+                (k, n), emit_units=value is None, agg_params=agg,
             ))  # fmt: skip
     return out
-
-
-def _load_pairs(options: MetricsOptions) -> list[dict[str, Any]]:
-    from t2iaudit.promptsets import reference_file
-
-    pairs = reference_file(options.eta_pairs or "bigbench_eta").get("pairs")
-    if not isinstance(pairs, list):
-        from t2iaudit.errors import InputError
-
-        raise InputError("no 'pairs' list", file=options.eta_pairs or "bigbench_eta", field="pairs")
-    return pairs
 
 
 def _eta(codes: ImageCodes, table, base_of, pairs, options) -> list[Series]:  # type: ignore[no-untyped-def]
@@ -301,7 +312,7 @@ def _eta(codes: ImageCodes, table, base_of, pairs, options) -> list[Series]:  # 
                 continue
             if rx is None or ry is None or codes.labels[ax] != codes.labels[ay]:
                 continue
-            vx, vy = _ref_vector(rx, codes.labels[ax]), _ref_vector(ry, codes.labels[ay])
+            vx, vy = reference_vector(rx, codes.labels[ax]), reference_vector(ry, codes.labels[ay])
             keep = np.isfinite(vx) & np.isfinite(vy)  # type: ignore[arg-type]
             parts[base] = (ax, pos[x["prompt_id"]], vx, ay, pos[y["prompt_id"]], vy, keep)
         if parts or compat:
@@ -387,13 +398,18 @@ def _run(series: list[Series], codes: ImageCodes, scope: dict[str, str], options
                 out.append(_value(s, {**scope, s.unit: unit}, point[u], lo[u], hi[u], s.n[u], s.n_unknown[u], params))
         agg = weighted_mean(point, s.weights)
         lo_hi: tuple[Any, Any] = (None, None)
-        params = {**s.params, "units": len(s.units), "interval": None}
+        params = {**s.params, **s.agg_params, "units": len(s.units), "interval": None}
         if b:
             all_samples = np.concatenate(parts)
-            uidx = stats.resample_prompts(len(s.units), all_samples.shape[0], rng)
-            means = weighted_mean(np.take_along_axis(all_samples, uidx, axis=1), s.weights[uidx])
+            if options.estimand == "prompt_population":  # units drawn too: generalise over prompts
+                uidx = stats.resample_prompts(len(s.units), all_samples.shape[0], rng)
+                means = weighted_mean(np.take_along_axis(all_samples, uidx, axis=1), s.weights[uidx])
+                how = f"stratified: {s.unit}s, then images within prompts"
+            else:  # the audited prompts are fixed: their images are the random part
+                means = weighted_mean(all_samples, np.broadcast_to(s.weights, all_samples.shape))
+                how = "images within prompts (prompts fixed)"
             lo_hi = stats.percentile_interval(means, conf)
-            params.update({**boot_params, "bootstrap": f"stratified: {s.unit}s, then images within prompts"})
+            params.update({**boot_params, "bootstrap": how, "estimand": options.estimand, "coverage": "not shown"})
         out.append(_value(s, {**scope, **s.scope}, agg, lo_hi[0], lo_hi[1], s.n.sum(), s.n_unknown.sum(), params))
     return out
 
@@ -403,6 +419,7 @@ def _value(s: Series, scope, value, lo, hi, n, n_unknown, params) -> MetricValue
         return None if x is None or not np.isfinite(x) else float(x)
 
     v = num(value)
+    lo, hi = stats.contain(v, num(lo), num(hi))
     return MetricValue.model_construct(
         metric=s.metric, attribute=s.attribute, scope=scope, value=v,
         ci_low=None if v is None else num(lo), ci_high=None if v is None else num(hi),

@@ -261,6 +261,13 @@ def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dic
             confusion = confusion_counts(true, judged, labels)
             missing = [lab for lab, row in zip(labels, confusion) if row.sum() == 0]
             rows = frame[(frame["judge_id"] == judge_id) & (frame["attribute"] == attribute)]
+            undeclared = sorted(set(rows["label"]) - set(labels) - {UNKNOWN})
+            if undeclared:  # it would count in n but in no class of the corrected shares
+                raise InputError(
+                    f"label {undeclared[0]!r} is not declared for judge {judge_id!r}, attribute {attribute!r} "
+                    f"(declared: {labels} and {UNKNOWN!r})",
+                    field=f"judge {judge_id}, attribute {attribute}, label",
+                )
             for model, cell in rows.groupby("model_id", sort=True):
                 known = cell[cell["label"] != UNKNOWN]
                 if known.empty:
@@ -286,7 +293,8 @@ def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dic
                                 "n_calibration": int(confusion.sum()), "uncalibrated": missing,
                                 "interval": INTERVAL, "estimand": options.estimand,
                                 "resamples": options.bootstrap_resamples,
-                                "seed": options.seed, "source": "CLEAM-style, Teo et al. 2023"},
+                                "seed": options.seed, "source": "CLEAM-style, Teo et al. 2023",
+                                "unknown_in_denominator": False},
                     ))  # fmt: skip
     return out
 

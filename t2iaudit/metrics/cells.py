@@ -22,7 +22,7 @@ import numpy as np
 
 from t2iaudit.metrics import bias_aware, stats
 from t2iaudit.metrics import distribution as dist
-from t2iaudit.metrics.table import joint_frame, label_counts
+from t2iaudit.metrics.table import joint_frame, label_counts, reference_applies
 from t2iaudit.types import MetricValue
 
 if TYPE_CHECKING:
@@ -145,6 +145,9 @@ def _reference_matrix(
     def lookup(dists: dict[str, dict[str, float]] | None) -> np.ndarray:
         if not dists:
             return np.full(len(labels), np.nan)
+        # A reference with mass on a label the judge cannot give is not renormalised away.
+        if not reference_applies(dists, group.attribute, labels, group.judge_id, name):
+            return np.full(len(labels), np.nan)
         if group.attribute in dists:
             vec = np.array([dists[group.attribute].get(x, 0.0) for x in labels], dtype=float)
         elif "*" in group.attribute and all(a in dists for a in group.attribute.split("*")):
@@ -168,9 +171,9 @@ def _reference_matrix(
 def distribution_values(table: JudgementTable, options: MetricsOptions) -> list[MetricValue]:
     """Shares, D1-D4, D8, D9 per prompt and aggregated per (model, judge, attribute)."""
     frame = table.frame
-    groups = label_counts(frame, table.label_sets)
+    groups = label_counts(frame, table.label_sets, roles=table.roles)  # protected attributes only
     if options.intersections:
-        rows, joint_sets = joint_frame(frame, table.label_sets, list(options.intersections))
+        rows, joint_sets = joint_frame(frame, table.label_sets, list(options.intersections), roles=table.roles)
         groups += label_counts(rows, joint_sets) if len(rows) else []
     if not groups:
         return []

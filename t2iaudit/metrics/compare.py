@@ -15,7 +15,7 @@ import pandas as pd
 
 from t2iaudit.errors import InputError
 from t2iaudit.metrics import stats
-from t2iaudit.metrics.table import UNKNOWN_LABEL, JudgementTable
+from t2iaudit.metrics.table import UNKNOWN_LABEL, JudgementTable, is_categorical
 
 RUN_COLUMN = "run"
 """Column naming the run directory when several runs are compared."""
@@ -51,11 +51,19 @@ def load_runs(run_dirs: Sequence[str | Path]) -> JudgementTable:
     if len(set(names)) != len(names):
         raise InputError(f"run directories must have distinct names, got {names}", field="RUN_DIR")
     frames, label_sets, references = [], {}, {}
+    roles: dict[str, dict[str, str]] = {}
+    maps_to: dict[str, dict[str, dict[str, Any]]] = {}
+    excluded = []
     for run_dir, name in zip(run_dirs, names):
         if not Path(run_dir).is_dir():
             raise InputError("run directory not found", file=run_dir)
         table = load_table(run_dir)
         frames.append(table.frame.assign(**{RUN_COLUMN: name}))
+        excluded.append(table.excluded.assign(**{RUN_COLUMN: name}))
+        for judge, attrs in table.roles.items():
+            roles.setdefault(judge, {}).update(attrs)
+        for judge, maps in table.maps_to.items():
+            maps_to.setdefault(judge, {}).update(maps)
         for judge, attrs in table.label_sets.items():
             for attr, labels in attrs.items():
                 known = label_sets.setdefault(judge, {}).setdefault(attr, list(labels))
@@ -67,7 +75,18 @@ def load_runs(run_dirs: Sequence[str | Path]) -> JudgementTable:
                     )
         references.update(table.references)
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return JudgementTable(frame=frame, label_sets=label_sets, references=references)
+    return JudgementTable(
+        frame=frame,
+        label_sets=label_sets,
+        references=references,
+        roles=roles,
+        maps_to=maps_to,
+        excluded=pd.concat(excluded, ignore_index=True),
+    )
+
+
+UNKNOWN_RATE = "(unknown rate)"
+"""``label`` of the row that compares the two groups' unknown rates (its own test)."""
 
 
 def compare(
@@ -77,24 +96,32 @@ def compare(
     by: Sequence[str] = (),
     drop: Sequence[str] = (),
     confidence: float = 0.95,
+    include_unknown: bool = False,
 ) -> pd.DataFrame:
     """Compare group ``between.a`` with ``between.b`` for one attribute within each cell of ``by``.
 
     Cells are the combinations of the ``by`` columns (and ``judge_id``, unless judges are
-    what is compared, so labels of different judges are never pooled). In each cell:
+    what is compared, so labels of different judges are never pooled). In each cell, unknowns
+    are kept apart (METRICS.md: a difference in abstention is not a difference in labels):
 
-    - ``count_a``/``count_b`` per label, ``n_a``/``n_b`` (labels not dropped), proportions
-      ``prop_a = count_a / n_a``, ``diff = prop_a - prop_b`` with Newcombe's hybrid score
-      interval (``diff_low``, ``diff_high``);
-    - Pearson chi-square without continuity correction on the 2 x K table of kept labels
-      (labels unseen on both sides left out): ``chi2``, ``dof``, ``p_value``
-      (``1 - erf(sqrt(chi2/2))`` for one degree of freedom);
-    - ``fisher_p``: Fisher's exact test when an expected count is below 5 (else None);
-    - ``p_holm``: Holm's adjustment across cells of the p-value the cell relies on
-      (``fisher_p`` where reported, else ``p_value``; named in ``test``).
+    - one row per declared label (``test_of = "labels"``): ``count_a``/``count_b``,
+      ``n_a``/``n_b`` (valid labels not dropped), ``prop_a = count_a / n_a``,
+      ``diff = prop_a - prop_b`` with Newcombe's hybrid score interval (``diff_low``,
+      ``diff_high``); Pearson chi-square without continuity correction on the 2 x K table of
+      kept labels (labels unseen on both sides left out): ``chi2``, ``dof``, ``p_value``
+      (``1 - erf(sqrt(chi2/2))`` for one degree of freedom); ``fisher_p``: Fisher's exact test
+      when an expected count is below 5 (else None);
+    - one row ``label = "(unknown rate)"`` (``test_of = "unknown rate"``): ``count`` unknowns
+      against ``n`` = unknowns + valid labels on each side, the difference of the unknown
+      rates with its Newcombe interval, and its own chi-square (Fisher when small) on the 2 x 2
+      table (unknown, valid) x (a, b);
+    - ``p_holm``: Holm's adjustment across every test (each cell's label test and its
+      unknown-rate test) of the p-value each relies on (``fisher_p`` where reported, else
+      ``p_value``; named in ``test``).
 
-    Labels in ``drop`` (e.g. ``unknown``) keep their counts in the output (``dropped = True``)
-    but are left out of n, proportions and tests.
+    With ``include_unknown``, ``unknown`` is one more category of the label test instead
+    (and there is no unknown-rate row). Labels in ``drop`` keep their counts in the output
+    (``dropped = True``) but are left out of n, proportions and tests.
 
     Args:
         table: The judgement table (several runs: with a ``run`` column, see ``load_runs``).
@@ -103,12 +130,15 @@ def compare(
         by: Columns defining the cells (prompt metadata, ``model_id``, ``prompt_id``, ...).
         drop: Labels left out of the test and reported.
         confidence: Level of the difference intervals.
+        include_unknown: Test ``unknown`` as a category (the behaviour before unknowns were kept
+            apart).
 
     Returns:
         One row per cell and label; cell-level statistics repeat on the cell's rows.
 
     Raises:
-        InputError: An unknown column, a group value absent, an unknown attribute or label.
+        InputError: An unknown column, a group value absent, an unknown attribute or label, a
+            label in the table that the judge does not declare.
     """
     frame = table.frame
     columns = sorted(str(c) for c in frame.columns)
@@ -128,11 +158,13 @@ def compare(
                 f"{attribute!r} (values: {present})",
                 field="--between",
             )
-    labels_of = {j: table.label_sets.get(j, {}).get(attribute) for j in rows["judge_id"].unique()}
-    all_labels = {x for labels in labels_of.values() for x in (labels or [])} | {UNKNOWN_LABEL}
+    labels_of = _declared(table, rows, attribute)
+    all_labels = {x for labels in labels_of.values() for x in labels} | {UNKNOWN_LABEL}
     for label in drop:
         if label not in all_labels:
             raise InputError(f"label {label!r} is not a label of {attribute!r}", field="--drop")
+    if include_unknown and UNKNOWN_LABEL in drop:
+        raise InputError("--include-unknown tests unknown as a category; it cannot be dropped too", field="--drop")
     keys = list(by)
     if between.column != "judge_id" and "judge_id" not in keys:
         keys.append("judge_id")
@@ -140,16 +172,29 @@ def compare(
     rows = rows[rows["_side"] != ""]
     counted = rows.groupby([*keys, "_side", "label"], dropna=False, observed=True).size()
     out: list[dict[str, Any]] = []
-    for cell, block in counted.groupby(level=list(range(len(keys))), dropna=False, sort=True):
+    # Judges compared without --by: the whole table is one cell.
+    cells = counted.groupby(level=list(range(len(keys))), dropna=False, sort=True) if keys else [((), counted)]
+    for cell, block in cells:
         cell = cell if isinstance(cell, tuple) else (cell,)
         cell_keys = dict(zip(keys, cell))
         judges = [cell_keys["judge_id"]] if "judge_id" in cell_keys else sorted(labels_of)
-        declared = next((labels_of[j] for j in judges if labels_of.get(j)), None) or []
-        observed = sorted(set(block.index.get_level_values("label")) - set(declared) - {UNKNOWN_LABEL})
-        labels = [*declared, *observed, UNKNOWN_LABEL]
-        wide = block.droplevel(list(range(len(keys)))).unstack("label", fill_value=0)
+        declared = list(dict.fromkeys(x for j in judges for x in labels_of.get(j, [])))  # judges compared: union
+        wide = (block.droplevel(list(range(len(keys)))) if keys else block).unstack("label", fill_value=0)
+        labels = [*declared, UNKNOWN_LABEL]
         wide = wide.reindex(index=["a", "b"], columns=labels, fill_value=0).fillna(0).astype(int)
-        out.extend(_cell_rows(cell_keys, between, attribute, labels, wide.to_numpy(), drop, confidence))
+        counts = wide.to_numpy()
+        if include_unknown:
+            out.extend(_cell_rows(cell_keys, between, attribute, labels, counts, drop, confidence))
+            continue
+        out.extend(_cell_rows(cell_keys, between, attribute, labels[:-1], counts[:, :-1], drop, confidence))
+        keep = np.array([label not in drop for label in labels[:-1]])
+        valid = counts[:, :-1][:, keep].sum(axis=1)
+        rate = np.stack([counts[:, -1], valid], axis=1)  # rows a, b; columns unknown, valid
+        out.extend(
+            _cell_rows(
+                cell_keys, between, attribute, [UNKNOWN_RATE, "(valid)"], rate, (), confidence, test_of="unknown rate"
+            )[:1]
+        )
     result = pd.DataFrame(out)
     if not result.empty:
         cells = result.drop_duplicates("_cell")
@@ -159,7 +204,28 @@ def compare(
     return result
 
 
-def _cell_rows(cell_keys, between, attribute, labels, counts, drop, confidence) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def _declared(table: JudgementTable, rows: pd.DataFrame, attribute: str) -> dict[str, list[str]]:
+    """Each judge's declared labels of ``attribute``; refuses labels the judge does not declare."""
+    labels_of: dict[str, list[str]] = {}
+    for judge, seen in rows.groupby("judge_id", sort=True)["label"]:
+        labels = table.label_sets.get(str(judge), {}).get(attribute)
+        where = f"judge {judge}, attribute {attribute}, label"
+        if not labels or not is_categorical(labels):
+            raise InputError(f"judge {judge!r} declares no categorical labels for {attribute!r}", field=where)
+        extra = sorted(set(seen.astype(str)) - set(labels) - {UNKNOWN_LABEL})
+        if extra:
+            raise InputError(
+                f"label {extra[0]!r} is not declared for judge {judge!r}, attribute {attribute!r} "
+                f"(declared: {labels} and {UNKNOWN_LABEL!r})",
+                field=where,
+            )
+        labels_of[str(judge)] = list(labels)
+    return labels_of
+
+
+def _cell_rows(
+    cell_keys, between, attribute, labels, counts, drop, confidence, test_of="labels"
+) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     keep = np.array([label not in drop for label in labels])
     kept = counts[:, keep]
     n_a, n_b = int(kept[0].sum()), int(kept[1].sum())
@@ -171,14 +237,14 @@ def _cell_rows(cell_keys, between, attribute, labels, counts, drop, confidence) 
     diff, low, high = stats.newcombe_interval(counts[0], n_a, counts[1], n_b, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         prop_a, prop_b = counts[0] / n_a, counts[1] / n_b
-    cell_id = "\x1f".join(f"{k}={v}" for k, v in cell_keys.items())
+    cell_id = "\x1f".join([f"{k}={v}" for k, v in cell_keys.items()] + [test_of])
     rows = []
     for i, label in enumerate(labels):
         dropped = not keep[i]
         rows.append({
             **{k: _clean(v) for k, v in cell_keys.items()},
             "attribute": attribute, "between": between.column, "a": between.a, "b": between.b,
-            "label": label, "dropped": dropped,
+            "label": label, "test_of": test_of, "dropped": dropped,
             "count_a": int(counts[0, i]), "count_b": int(counts[1, i]), "n_a": n_a, "n_b": n_b,
             "prop_a": None if dropped else _clean(prop_a[i]),
             "prop_b": None if dropped else _clean(prop_b[i]),

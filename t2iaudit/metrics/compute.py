@@ -41,17 +41,28 @@ class Family:
     """``module:function`` of the family function, imported when the family runs."""
     metrics: dict[str, str] = field(default_factory=dict)
     """Metric names this family can emit -> one-line description (for ``list metrics``)."""
+    options: str | None = None
+    """``module:Model`` of the frozen pydantic model of the family's ``family_options``; None: the
+    family takes none. ``MetricsOptions`` validates every family's options with it (so a typo
+    fails when the spec is loaded, not after generation and judging)."""
 
     def load(self) -> FamilyFn:
         module, _, attr = self.target.partition(":")
         fn: FamilyFn = getattr(importlib.import_module(module), attr)
         return fn
 
+    def options_model(self) -> type[BaseModel] | None:
+        if self.options is None:
+            return None
+        module, _, attr = self.options.partition(":")
+        model: type[BaseModel] = getattr(importlib.import_module(module), attr)
+        return model
+
 
 FAMILIES: list[Family] = [
     Family(
         "distribution",
-        "t2iaudit.metrics.distribution:distribution_family",
+        "t2iaudit.metrics.cells:distribution_values",
         {
             "share": "share of each declared label (Wilson/Jeffreys interval); params.label",
             "D1_mad": "DALL-Eval mean absolute deviation from uniform, (1/K) sum |p_k - 1/K|",
@@ -94,6 +105,7 @@ FAMILIES: list[Family] = [
             "H5_count_mismatch": "share of images whose person count differs from the prompt's",
             "H6_overcorrection": "share not matching a context-fixed attribute (meta fixed_<attr>)",
         },
+        options="t2iaudit.metrics.hallucination:HallucinationOptions",
     ),
     Family(
         "judge_validity",
@@ -104,8 +116,10 @@ FAMILIES: list[Family] = [
             "J1_fleiss_kappa": "Fleiss' kappa of three or more judges with the same declared labels",
             "J2_unknown_rate": "abstention: unknown rate per judge, attribute, model (and prompt)",
             "J2_failure_rate": "share of images a judge could not answer, per failure kind it recorded (params.error)",
+            "J2_excluded_rate": "share of images whose label a scheme mapping excluded (no counterpart in the target)",
             "J3_corrected_share": "judge-error-corrected share project_simplex(solve(C^T, p)); params.label",
         },
+        options="t2iaudit.metrics.judges:JudgeValidityOptions",
     ),
     Family(
         "judge_fairness",
@@ -115,11 +129,6 @@ FAMILIES: list[Family] = [
             "J4_nds": "MJ-Bench NDS x100: 1 - sigma/mu of the scores of a content item's variants",
             "J4_ges": "MJ-Bench GES x100: 1 - Gini of the scores of a content item's variants",
         },
-    ),
-    Family(
-        "seed_spread",
-        "t2iaudit.metrics.seeds:seed_spread_family",
-        {"seed_sd_share": "SD over seed sets (replicates) of each label's pooled share, chi-square CI"},
     ),
     # The debias family is appended here by its owner.
 ]
@@ -241,10 +250,23 @@ class MetricsOptions(_Options):
     @field_validator("family_options")
     @classmethod
     def _known_family_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        known = {f.name for f in FAMILIES}
-        for name in value:
+        from pydantic import ValidationError
+
+        known = {f.name: f for f in FAMILIES}
+        for name, options in value.items():
             if name not in known:
                 raise ValueError(f"options for unknown metric family {name!r}")
+            model = known[name].options_model()
+            if model is None:
+                if options:
+                    raise ValueError(f"metric family {name!r} takes no options (got {sorted(options)})")
+                continue
+            try:
+                model.model_validate(options)
+            except ValidationError as e:
+                err = e.errors()[0]
+                where = ".".join(str(x) for x in (name, *err["loc"]))
+                raise ValueError(f"{where}: {err['msg']}") from None
         return value
 
     @field_validator("custom_references")

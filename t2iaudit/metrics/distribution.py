@@ -9,14 +9,7 @@ An empty cell (N = 0) has ``p`` all NaN and every metric NaN.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from t2iaudit.metrics.compute import MetricsOptions
-    from t2iaudit.metrics.table import JudgementTable
-    from t2iaudit.types import MetricValue
 
 HN_EPS = 1e-10
 """OpenBias' additive constant inside the entropy of D4."""
@@ -147,9 +140,3 @@ def cosine(p: np.ndarray, r: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return (p * r).sum(axis=-1) / np.sqrt((p * p).sum(axis=-1) * (r * r).sum(axis=-1))
 
-
-def distribution_family(table: JudgementTable, options: MetricsOptions) -> list[MetricValue]:
-    """Shares, D1-D4, D8 and D9 per prompt and per (model, judge, attribute); see ``cells``."""
-    from t2iaudit.metrics.cells import distribution_values
-
-    return distribution_values(table, options)

@@ -84,6 +84,26 @@ def distribution_bias(counts: Iterable[float]) -> float:
     return float(norm.sum() - (norm[0] + norm[-1]) / 2.0)
 
 
+def distribution_bias_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`distribution_bias` of every row of ``(B, K)`` object counts (absent objects: 0).
+
+    Returns:
+        ``(B_D, K_present)`` per row; objects with count 0 in a row are not in that row.
+    """
+    c = np.asarray(counts, dtype=float)
+    present = c > 0
+    kk = present.sum(axis=1)
+    cmax = np.where(present, c, -np.inf).max(axis=1)
+    cmin = np.where(present, c, np.inf).min(axis=1)
+    span = cmax - cmin
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.where(present, (c - cmin[:, None]) / np.where(span > 0, span, 1.0)[:, None], 0.0)
+    # Sorted descending the first normalised count is 1 and the last 0: (c'_1 + c'_K) / 2 = 1/2.
+    # All equal: every c' is 1, B_D = K - 1; no object: 0.
+    bd = np.where(span > 0, norm.sum(axis=1) - 0.5, np.maximum(kk - 1.0, 0.0))
+    return bd, kk
+
+
 # -- bootstrap -------------------------------------------------------------------------------
 
 
@@ -209,7 +229,12 @@ def _caption_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: M
     rows["_objects"] = [
         added_objects(p, c, lexicon) if s else set() for p, c, s in zip(rows[text_col], rows["raw"], scores)
     ]
-    params = {"lexicon": lexicon.name, "text_column": text_col, "source": "TBYB arXiv 2312.13053"}
+    params = {
+        "lexicon": lexicon.name,
+        "text_column": text_col,
+        "source": "TBYB arXiv 2312.13053",
+        "unknown_in_denominator": False,
+    }
     rng = np.random.default_rng(options.seed)
     out: list[MetricValue] = []
     for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
@@ -220,13 +245,20 @@ def _caption_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: M
             values = valid[col].to_numpy(dtype=float)
             low, high = bootstrap_mean_interval(
                 values, valid["prompt_id"].to_numpy(), boot, rng,
-                resample_strata=model_level, confidence=options.confidence,
+                resample_strata=model_level and options.estimand == "prompt_population",
+                confidence=options.confidence,
             )  # fmt: skip
+            # A caption (or prompt) with no content word leaves the metric undefined for the image:
+            # it counts with the abstentions, so n + n_unknown is every image of the cell.
+            undefined = len(cell) - len(valid) - n_unknown
             out.append(MetricValue(
                 metric=metric, attribute=opts.caption_attribute, scope=scope,
                 value=float(values.mean()) if values.size else None, ci_low=low, ci_high=high,
-                n=int(values.size), n_unknown=n_unknown,
-                params={**params, "interval": "bootstrap", "resamples": boot, "seed": options.seed},
+                n=int(values.size), n_unknown=n_unknown + undefined,
+                params={**params, "interval": "bootstrap: images within prompts"
+                        + (", prompts first" if model_level and options.estimand == "prompt_population" else ""),
+                        "estimand": options.estimand, "resamples": boot, "seed": options.seed,
+                        "n_undefined": undefined},
             ))  # fmt: skip
         if model_level:
             out += _distribution_bias(cell, scope, opts, options, rng, n_unknown)
@@ -252,23 +284,25 @@ def _distribution_bias(
         r, j = np.array(pairs).T
         x = sparse.csr_matrix((np.ones(len(pairs)), (r, j)), shape=(len(valid), k))  # image x object
         strata = valid["prompt_id"].to_numpy()
-        chunks = [bootstrap_weights(strata, size, rng, resample_strata=True) for size in chunk_sizes(boot, len(valid))]
+        population = options.estimand == "prompt_population"
+        chunks = [
+            bootstrap_weights(strata, size, rng, resample_strata=population) for size in chunk_sizes(boot, len(valid))
+        ]
         c = np.concatenate([np.asarray((x.T @ w.T).T) for w in chunks])  # (B, K) resampled object counts
-        present = c > 0
-        kk = present.sum(axis=1)
-        cmax = np.where(present, c, -np.inf).max(axis=1)
-        cmin = np.where(present, c, np.inf).min(axis=1)
-        span = cmax - cmin
+        bd, kk = distribution_bias_rows(c)
         with np.errstate(invalid="ignore", divide="ignore"):
-            norm_sum = np.where(present, (c - cmin[:, None]) / np.where(span > 0, span, 1.0)[:, None], 0).sum(1)
-            bd = np.where(span > 0, norm_sum - 0.5, np.maximum(kk - 1.0, 0.0))  # no object: 0
             bd_norm = np.where(kk > 1, bd / (kk - 1), np.nan)
-        low, high = map(_num, stats.percentile_interval(bd, options.confidence))
-        nlow, nhigh = map(_num, stats.percentile_interval(bd_norm, options.confidence))
+        low, high = stats.contain(value, *map(_num, stats.percentile_interval(bd, options.confidence)))
+        if k > 1:
+            nlow, nhigh = stats.contain(
+                value / (k - 1), *map(_num, stats.percentile_interval(bd_norm, options.confidence))
+            )
     params = {
         "objects": k, "top_objects": dict(counts.most_common(10)), "interval": "bootstrap",
         "resamples": boot, "seed": options.seed, "source": "TBYB arXiv 2312.13053",
         "interval_note": "B_D hinges on the rarest object's count; the percentile interval is rough",
+        "coverage": "not shown", "estimand": options.estimand,
+        "unknown_in_denominator": False,
     }  # fmt: skip
     common = {"attribute": opts.caption_attribute, "scope": scope, "n": len(valid), "n_unknown": n_unknown}
     return [

@@ -14,6 +14,7 @@
   judges always gave the same single label).
 - J2 ``J2_unknown_rate``: ``U / (N + U)`` per judge, attribute and model (and prompt), with
   a Wilson interval; ``n`` counts every image here (unknowns in the denominator).
+  ``J2_excluded_rate``: the share of images a label mapping excluded (``exclusion_metrics``).
 - J3 (CLEAM-style correction, Teo et al. 2023): with ``C[j, k] = P(judged k | true j)``
   measured on a labelled calibration set (:func:`load_calibration`), the corrected shares are
   ``p_true = project_simplex(solve(C^T, p))``, the Euclidean projection onto the simplex.
@@ -115,6 +116,7 @@ def judge_validity_family(table: JudgementTable, options: MetricsOptions) -> lis
     opts = JudgeValidityOptions.model_validate(options.family_options.get("judge_validity", {}))
     out = agreement_metrics(table, options, per_model=opts.per_model)
     out += abstention_metrics(table.frame, options, per_prompt=opts.per_prompt)
+    out += exclusion_metrics(table, options, per_prompt=opts.per_prompt)
     out += corrected_metrics(table, options, opts.calibration)
     return out
 
@@ -140,6 +142,36 @@ def abstention_metrics(frame: pd.DataFrame, options: MetricsOptions, *, per_prom
             scope = {lvl: str(v) for lvl, v in zip(level, key) if lvl != "attribute"}
             out.append(proportion("J2_failure_rate", str(key[1]), scope, u, n, u, options,
                                   unknown_in_denominator=True, error=str(error)))  # fmt: skip
+    return out
+
+
+def exclusion_metrics(table: JudgementTable, options: MetricsOptions, *, per_prompt: bool = True) -> list[MetricValue]:
+    """J2 ``J2_excluded_rate``: share of a judge's images whose label a mapping excluded.
+
+    Per judge, target attribute and model (and prompt): ``k`` images excluded (their label has
+    no counterpart in the target scheme, e.g. FairFace's ``Middle Eastern`` for BIGbench's
+    ``race``), ``n`` every image judged for the source attribute (unknowns in the denominator).
+    ``params.source_attribute`` names the judge's attribute, ``params.labels`` counts the
+    excluded labels.
+    """
+    ex = table.excluded
+    if ex.empty:
+        return []
+    out = []
+    keys = ["judge_id", "attribute", "model_id"]
+    frame = table.frame
+    mapped = frame[frame["mapped_from"].notna()] if "mapped_from" in frame.columns else frame.iloc[:0]
+    for level in [keys, [*keys, "prompt_id"]] if per_prompt else [keys]:
+        kept = mapped.groupby(level, sort=True).size()
+        unknown = mapped[mapped["label"] == UNKNOWN].groupby(level, sort=True).size()
+        for key, cell in ex.groupby(level, sort=True):
+            k, u = len(cell), int(unknown.get(key, 0))
+            n = k + int(kept.get(key, 0))
+            scope = {lvl: str(v) for lvl, v in zip(level, key) if lvl != "attribute"}
+            labels = {str(a): int(b) for a, b in cell["label"].value_counts().sort_index().items()}
+            source = str(cell["source_attribute"].iloc[0])
+            extra = {"unknown_in_denominator": True, "source_attribute": source, "labels": labels}
+            out.append(proportion("J2_excluded_rate", str(key[1]), scope, k, n, u, options, **extra))
     return out
 
 
@@ -188,8 +220,21 @@ def _agreement_cell(
     # Kappa depends on the images only through how often each rating pattern occurs, so the
     # stratified bootstrap runs on per-prompt pattern counts (P x patterns), not on images.
     patterns, code = np.unique(ratings.astype(str), axis=0, return_inverse=True) if n else (ratings, np.zeros(0, int))
-    w = _pattern_bootstrap(strata, code.ravel(), len(patterns), boot, rng) if boot else np.zeros((0, len(patterns)))
-    params: dict[str, Any] = {"labels": labels, "interval": "bootstrap", "resamples": boot, "seed": options.seed}
+    population = options.estimand == "prompt_population"
+    w = (
+        _pattern_bootstrap(strata, code.ravel(), len(patterns), boot, rng, resample_prompts=population)
+        if boot
+        else np.zeros((0, len(patterns)))
+    )
+    params: dict[str, Any] = {
+        "labels": labels,
+        "interval": "bootstrap: images within prompts" + (", prompts first" if population else ""),
+        "estimand": options.estimand,
+        "coverage": "not shown",
+        "resamples": boot,
+        "seed": options.seed,
+    }
+    params["unknown_in_denominator"] = False
     if len(judges) == 2:
         scope = {**scope, "judge_id": judges[0], "judge_id_b": judges[1]}
         a, b = _onehot(patterns[:, 0], labels), _onehot(patterns[:, 1], labels)
@@ -198,6 +243,7 @@ def _agreement_cell(
         low = high = None
         if boot:
             low, high = map(_num, stats.percentile_interval(_cohen_batch(a[None], b[None], w), options.confidence))
+            low, high = stats.contain(_num(kappa), low, high)
         agree = int((ratings[:, 0] == ratings[:, 1]).sum()) if n else 0
         return [
             MetricValue(metric="J1_cohen_kappa", attribute=attribute, scope=scope, value=_num(kappa),
@@ -211,6 +257,7 @@ def _agreement_cell(
     low = high = None
     if boot:
         low, high = map(_num, stats.percentile_interval(_fleiss_batch(counts[None], w), options.confidence))
+        low, high = stats.contain(_num(kappa), low, high)
     scope = {**scope, "judge_ids": ",".join(judges)}
     return [
         MetricValue(metric="J1_fleiss_kappa", attribute=attribute, scope=scope, value=_num(kappa), ci_low=low,
@@ -220,9 +267,16 @@ def _agreement_cell(
 
 
 def _pattern_bootstrap(
-    strata: np.ndarray, code: np.ndarray, n_patterns: int, resamples: int, rng: np.random.Generator
+    strata: np.ndarray,
+    code: np.ndarray,
+    n_patterns: int,
+    resamples: int,
+    rng: np.random.Generator,
+    *,
+    resample_prompts: bool,
 ) -> np.ndarray:
-    """``(B, patterns)`` pattern totals of a two-stage bootstrap: prompts, then images within them."""
+    """``(B, patterns)`` pattern totals of a stratified bootstrap: images within prompts, and with
+    ``resample_prompts`` (the ``prompt_population`` estimand) the prompts first."""
     prompts, index = np.unique(strata, return_inverse=True)
     counts = np.zeros((len(prompts), n_patterns), dtype=np.int64)
     np.add.at(counts, (index.ravel(), code), 1)
@@ -230,7 +284,11 @@ def _pattern_bootstrap(
     out = []
     for start in range(0, resamples, step):
         size = min(step, resamples - start)
-        drawn = stats.resample_prompts(len(prompts), size, rng)
+        drawn = (
+            stats.resample_prompts(len(prompts), size, rng)
+            if resample_prompts
+            else np.broadcast_to(np.arange(len(prompts)), (size, len(prompts)))
+        )
         out.append(stats.bootstrap_counts(counts, size, rng, prompt_index=drawn).sum(axis=1))
     return np.concatenate(out).astype(float)
 

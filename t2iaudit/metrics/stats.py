@@ -173,6 +173,17 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95, axis: int
     return np.where(enough, quantile(alpha / 2.0), np.nan), np.where(enough, quantile(1.0 - alpha / 2.0), np.nan)
 
 
+def contain(value: float | None, low: float | None, high: float | None) -> tuple[float | None, float | None]:
+    """Widen ``[low, high]`` to contain ``value``: a reported interval always holds its estimate.
+
+    A percentile bootstrap of a nonlinear statistic can sit beside the plug-in estimate (every
+    resample of a bounded, biased statistic lands on one side of it).
+    """
+    if value is None or low is None or high is None:
+        return low, high
+    return min(low, value), max(high, value)
+
+
 def chi2_sf(chi2: float, dof: int) -> float:
     """Upper tail of the chi-square distribution.
 

@@ -8,6 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from t2iaudit.metrics.mapping import EXCLUDED_COLUMNS, apply_mappings, recorded_mappings
+from t2iaudit.vocabulary import default_role
+
 TABLE_COLUMNS = (
     "image_id",  # str
     "model_id",  # str
@@ -36,6 +39,27 @@ class JudgementTable:
     """Declared labels per judge id and attribute, without ``unknown``: K is ``len`` of this."""
     references: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     """Reference distributions: key -> attribute -> label -> probability."""
+    roles: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Judge id -> attribute -> role (``protected``, ``gate``, ``check``, ``count``,
+    ``caption``; see ``t2iaudit.vocabulary``). Attributes without a recorded role get the one
+    their name (and labels) imply, so every attribute of ``label_sets`` has one."""
+    maps_to: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Judge id -> source attribute -> label mapping (``{to, labels, exclude}``), already applied
+    to ``frame`` (``t2iaudit.metrics.mapping.apply_mappings``, called by ``load_table``)."""
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EXCLUDED_COLUMNS)))
+    """Images a mapping excluded (their label has no counterpart in the target scheme), one row
+    per image and target attribute: see ``t2iaudit.metrics.mapping``."""
+
+    def __post_init__(self) -> None:
+        for judge, attrs in self.label_sets.items():
+            known = self.roles.setdefault(judge, {})
+            for attribute, labels in attrs.items():
+                known.setdefault(attribute, default_role(attribute, labels))
+
+    def protected(self, judge_id: str, attribute: str) -> bool:
+        """Whether a judge's attribute is a protected attribute (distribution metrics run on it)."""
+        role = self.roles.get(judge_id, {}).get(attribute)
+        return (role or default_role(attribute, self.label_sets.get(judge_id, {}).get(attribute))) == "protected"
 
 
 def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
@@ -48,6 +72,9 @@ def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
     """
     free_text = free_text or set()
     j = pd.DataFrame(judgements, columns=["image_id", "judge_id", "attribute", "label", "scores", "raw"])
+    # A judgement asked again (a transient API failure retried on a later run) supersedes the
+    # earlier one: an image counts once per judge and attribute.
+    j = j.drop_duplicates(["image_id", "judge_id", "attribute"], keep="last")
     j["value"] = [s.get("value") if isinstance(s, dict) else None for s in j["scores"]]
     # Why a judge abstained (API judges record e.g. "not_json", "timeout"): counted by J2.
     j["error"] = [r.get("error") if isinstance(r, dict) else None for r in j["raw"]]
@@ -81,10 +108,11 @@ def load_table(run_dir: str | Path) -> JudgementTable:
 
     store = RunStore(run_dir)
     manifest = store.read_manifest() or {}
+    judges = manifest.get("judges") or {}
     label_sets: dict[str, dict[str, list[str]]] = {
-        jid: {a: list(labels) for a, labels in (info.get("attributes") or {}).items()}
-        for jid, info in (manifest.get("judges") or {}).items()
+        jid: {a: list(labels) for a, labels in (info.get("attributes") or {}).items()} for jid, info in judges.items()
     }
+    roles = {jid: dict(info.get("roles") or {}) for jid, info in judges.items()}
     free_text = {(jid, a) for jid, attrs in label_sets.items() for a, labels in attrs.items() if not labels}
     prompts = store.read(PROMPTS)
     frame = build_frame(store.read(JUDGEMENTS), store.read(IMAGES), prompts, free_text)
@@ -92,7 +120,41 @@ def load_table(run_dir: str | Path) -> JudgementTable:
     tables = {str(p["reference"]).split("/", 1)[0] for p in prompts if p.get("reference")}
     for name in sorted(tables):
         references.update(load_references(name))
-    return JudgementTable(frame=frame, label_sets=label_sets, references=references)
+    maps_to = recorded_mappings(judges, label_sets)
+    mapped = apply_mappings(frame, label_sets, JudgementTable(frame, label_sets, roles=roles).roles, maps_to)
+    return JudgementTable(mapped.frame, mapped.label_sets, references, mapped.roles, maps_to, mapped.excluded)
+
+
+def reference_applies(
+    dists: dict[str, dict[str, float]], attribute: str, labels: list[str], judge_id: str = "", name: str = ""
+) -> bool:
+    """Whether a reference's labels for ``attribute`` are all declared labels (joint: per side).
+
+    A reference with probability on a label the judge does not declare (FairFace labels
+    against BIGbench's race groups, without the mapping) cannot be compared without
+    renormalising that mass away, so it does not apply; a warning names judge and labels.
+    """
+    import logging
+
+    sides = [(attribute, labels)]
+    if attribute not in dists and "*" in attribute:
+        a, b = attribute.split("*", 1)
+        sides = [(a, [x.split("*")[0] for x in labels]), (b, [x.split("*", 1)[1] for x in labels])]
+    for attr, declared in sides:
+        extra = sorted(k for k, p in (dists.get(attr) or {}).items() if p > 0 and k not in set(declared))
+        if extra:
+            message = (
+                f"reference {name or 'table'} of {attr!r} has labels {extra} that judge {judge_id} does not "
+                f"declare {sorted(set(declared))}: not compared"
+            )
+            if message not in _WARNED:
+                _WARNED.add(message)
+                logging.getLogger("t2iaudit").warning(message)
+            return False
+    return True
+
+
+_WARNED: set[str] = set()
 
 
 # --- Count arrays for the metric families ---------------------------------------------------
@@ -141,13 +203,17 @@ def prompt_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def joint_frame(
-    frame: pd.DataFrame, label_sets: dict[str, dict[str, list[str]]], pairs: list[tuple[str, str]]
+    frame: pd.DataFrame,
+    label_sets: dict[str, dict[str, list[str]]],
+    pairs: list[tuple[str, str]],
+    roles: dict[str, dict[str, str]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, list[str]]]]:
     """Rows of joint attributes ``a*b`` (same judge, same image), for intersectional metrics.
 
     For a pair (a, b), each judge declaring both gets attribute ``a*b`` with labels ``x*y`` over
     the product of the declared sets (K = K_a K_b); an image is ``unknown`` when either label
     is. Suffixed attributes of two-person prompts pair up too (``gender.left*race.left``).
+    With ``roles``, only pairs of protected attributes are joined.
 
     Returns:
         ``(rows, label_sets)``: rows with columns model_id, judge_id, attribute, prompt_id,
@@ -161,6 +227,8 @@ def joint_frame(
             for attr_a in [x for x in attrs if x == a or x.startswith(a + ".")]:
                 attr_b = b + attr_a[len(a) :]
                 if attr_b not in attrs or not (is_categorical(attrs[attr_a]) and is_categorical(attrs[attr_b])):
+                    continue
+                if roles is not None and not (_protected(roles, judge, attr_a) and _protected(roles, judge, attr_b)):
                     continue
                 sel = frame["judge_id"] == judge
                 left = frame.loc[sel & (frame["attribute"] == attr_a), cols]
@@ -180,11 +248,20 @@ def joint_frame(
     return rows, joint_sets
 
 
-def label_counts(frame: pd.DataFrame, label_sets: dict[str, dict[str, list[str]]]) -> list[LabelCounts]:
+def _protected(roles: dict[str, dict[str, str]], judge: str, attribute: str) -> bool:
+    return (roles.get(judge, {}).get(attribute) or default_role(attribute)) == "protected"
+
+
+def label_counts(
+    frame: pd.DataFrame,
+    label_sets: dict[str, dict[str, list[str]]],
+    roles: dict[str, dict[str, str]] | None = None,
+) -> list[LabelCounts]:
     """Per-prompt label counts of every categorical (model, judge, attribute) group.
 
     One ``groupby`` over the table gives all counts; attributes with an empty or numeric
-    declared set are skipped.
+    declared set are skipped, and so, when ``roles`` are given, are attributes that are not
+    protected (gates, checks, counts: see ``t2iaudit.vocabulary``).
 
     Raises:
         InputError: A judge/attribute has no declared label set, or a label outside it.
@@ -203,6 +280,8 @@ def label_counts(frame: pd.DataFrame, label_sets: dict[str, dict[str, list[str]]
                 f"judge {judge!r} has no declared label set for attribute {attribute!r}",
                 field=f"label_sets[{judge}][{attribute}]",
             )
+        if roles is not None and not _protected(roles, judge, attribute):
+            continue
         if is_categorical(labels):  # free text (captions) and numbers are not counted
             keep.append(rows)
     if not keep:

@@ -30,6 +30,7 @@ HEADLINE = (
     "J1_fleiss_kappa",
     "J2_unknown_rate",
     "J2_failure_rate",
+    "J2_excluded_rate",
     "J3_corrected_share",
     "J4_acc",
 )
@@ -83,8 +84,21 @@ def _header(manifest: dict[str, Any], counts: dict[str, int]) -> list[str]:
         )
     lines += ["", "## Judges", "", "| judge | kind | revision | attributes |", "|---|---|---|---|"]
     for jid, info in sorted((manifest.get("judges") or {}).items()):
-        attrs = ", ".join(f"{a} ({len(v)} labels)" for a, v in (info.get("attributes") or {}).items())
+        roles = info.get("roles") or {}
+        attrs = ", ".join(
+            f"{a} ({len(v)} labels{', ' + roles[a] if a in roles else ''})"
+            for a, v in (info.get("attributes") or {}).items()
+        )
+        for source, m in (info.get("maps_to") or {}).items():
+            excluded = f", excluded {', '.join(m.get('exclude') or [])}" if m.get("exclude") else ""
+            attrs += f"; {source} mapped to {m.get('to')}{excluded}"
         lines.append(f"| {jid} | {info.get('kind', '')} | {info.get('revision', '')} | {attrs} |")
+    not_computed = manifest.get("not_computed") or {}
+    if not_computed:
+        lines += ["", "## Not computed", "", "No judge of this audit answers these attributes:", ""]
+        for attr, info in sorted(not_computed.items()):
+            used = [*(info.get("requested_by") or []), *(info.get("referenced_by") or [])]
+            lines.append(f"- {attr} (prompt sets {', '.join(sorted(set(used)))}): {', '.join(info.get('metrics', []))}")
     return lines
 
 

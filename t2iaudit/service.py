@@ -7,8 +7,8 @@ Limits (prompt length, n, batch size, body size) answer 4xx; a malformed JSON bo
 any other failure answers a generic 500 without a trace. See docs/debias.md.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: FastAPI reads the endpoint annotations (Request,
+# the bearer credentials), which are imported inside create_app to keep imports lazy.
 import hmac
 import logging
 import os
@@ -69,7 +69,7 @@ class ServiceSettings(BaseModel):
     max_body_bytes: int = MAX_BODY_BYTES
 
     @classmethod
-    def from_env(cls) -> ServiceSettings:
+    def from_env(cls) -> "ServiceSettings":
         return cls(
             api_key=os.environ.get(API_KEY_ENV) or None, embedder=os.environ.get("T2IAUDIT_DEBIAS_EMBEDDER", "minilm")
         )
@@ -83,7 +83,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(engine: DebiasEngine | None = None, settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(engine: "DebiasEngine | None" = None, settings: "ServiceSettings | None" = None) -> "FastAPI":
     """The FastAPI app. ``engine`` is built at start-up (loading the embedder) unless given."""
     from fastapi import Depends, FastAPI, Request
     from fastapi.exceptions import HTTPException, RequestValidationError
@@ -96,7 +96,7 @@ def create_app(engine: DebiasEngine | None = None, settings: ServiceSettings | N
     settings = settings or ServiceSettings.from_env()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: "FastAPI"):  # type: ignore[no-untyped-def]
         if engine is None:
             from anyio import to_thread
 
@@ -186,7 +186,7 @@ def create_app(engine: DebiasEngine | None = None, settings: ServiceSettings | N
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, settings: ServiceSettings | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, settings: "ServiceSettings | None" = None) -> None:
     """Run the service with uvicorn (blocking)."""
     import uvicorn
 

@@ -273,15 +273,23 @@ class DebiasEngine:
                     )
                 )
             free = [a for a in targets if a not in stated]
-            in_joint = [a for a in (joint.attributes if joint else ()) if a in free]
-            if joint is not None and len(in_joint) == len(joint.attributes):
+            whole = joint is not None and all(a in free for a in joint.attributes)
+            if whole:
                 groups.append(Group(tuple(slot(a, i) for a in joint.attributes), joint.cells, joint.shares))
+            elif joint is not None:
+                warnings.append(
+                    PlanWarning(
+                        code="JOINT_REDUCED",
+                        details={"subject": i + 1},
+                        message=f"{subjects[i].noun!r} states part of the joint table's attributes: the others are "
+                        "planned from the table's marginals",
+                    )
+                )
             for attr in free:
-                if attr in in_joint and len(in_joint) == len(joint.attributes if joint else ()):
+                if whole and attr in joint.attributes:
                     continue
                 shares = joint_marginal(joint, attr) if joint and attr in joint.attributes else targets[attr]
-                ordered = {c: shares.get(c, 0.0) for c in targets[attr]}
-                groups.append(Group.single(slot(attr, i), ordered))
+                groups.append(Group.single(slot(attr, i), {c: shares.get(c, 0.0) for c in targets[attr]}))
         return groups, slot_of
 
     @staticmethod

@@ -129,3 +129,18 @@ def test_bad_targets_are_input_errors_naming_the_field(engine):
         plan_with({"age": {"target": [0.5, 0.5]}})
     with pytest.raises(InputError, match="two schemes"):
         plan_with({"race": {}, "race_fairface": {}})
+
+
+def test_joint_table_reduced_to_marginals_when_the_prompt_states_one_of_its_attributes(engine):
+    req = PlanRequest(
+        prompt="a photo of a female doctor",
+        n=4,
+        attributes={"gender": {}, "race": {"classes": ["White", "Black"]}},
+        joint=[
+            {"classes": {"gender": "female", "race": "Black"}, "share": 0.75},
+            {"classes": {"gender": "male", "race": "White"}, "share": 0.25},
+        ],
+    )
+    resp = engine.plan(req)
+    assert resp.planned_marginals == {"race": {"White": 1, "Black": 3}}
+    assert {w.code for w in resp.warnings} == {"JOINT_REDUCED", "STATED_ATTRIBUTE_KEPT"}

@@ -221,3 +221,36 @@ def test_schemathesis_would_report_a_server_error():
 
     _, failures = fuzz(create_app(Broken(), ServiceSettings(api_key=KEY)), max_examples=20)
     assert any(f.startswith("POST /v1/debias/plan:") for f in failures), failures[:3]
+
+
+def test_serve_command_starts_uvicorn_on_loopback(tmp_path):
+    """``t2iaudit serve`` in a subprocess (no embedder, for a fast start) answers /healthz, then stops."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "T2IAUDIT_API_KEY": KEY}
+    cmd = [sys.executable, "-m", "t2iaudit.cli", "serve", "--port", str(port), "--no-similarity"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, r = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert r is not None and r.status_code == 200 and r.json()["embedder"] is None
+        plan = httpx.post(f"http://127.0.0.1:{port}/v1/debias/plan", json=PLAN, timeout=10)
+        assert plan.status_code == 401
+        ok = httpx.post(f"http://127.0.0.1:{port}/v1/debias/plan", json=PLAN, headers=AUTH, timeout=10)
+        assert ok.status_code == 200 and ok.json()["items"][0]["checks"]["similarity"] is None
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -223,7 +223,7 @@ def test_schemathesis_would_report_a_server_error():
     assert any(f.startswith("POST /v1/debias/plan:") for f in failures), failures[:3]
 
 
-def test_serve_command_starts_uvicorn_on_loopback(tmp_path):
+def test_serve_command_starts_uvicorn_on_loopback():
     """``t2iaudit serve`` in a subprocess (no embedder, for a fast start) answers /healthz, then stops."""
     import os
     import subprocess

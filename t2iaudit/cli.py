@@ -193,10 +193,10 @@ def list_things(what: str = typer.Argument(..., help="prompts | judges | generat
 
 
 def _register_extensions() -> None:
-    """Commands defined beside their library code (compare, import-labels, judge-fairness, ...)."""
+    """Commands defined beside their library code (compare, import-labels, judge-fairness, debias, ...)."""
     import importlib
 
-    for module in ("t2iaudit.cli_compare", "t2iaudit.cli_labels"):
+    for module in ("t2iaudit.cli_compare", "t2iaudit.cli_labels", "t2iaudit.cli_debias"):
         importlib.import_module(module).register(app)
 
 

@@ -8,8 +8,9 @@ and embedding arrays; no model is called here (embeddings come from the caller).
   ``M[a, k] = P(judged k | planned a)``.
 - text preservation: cosine between sentence embeddings of the original and rewritten
   prompt, the same with the inserted attribute words masked out (:func:`mask_inserted` gives
-  the text to embed), and the structural rule (:func:`check_rewrite`): the rewrite may only
-  insert planned attribute words next to the subject noun.
+  the text to embed), and the structural rule (:func:`check_rewrite`, from
+  ``t2iaudit.debias.diffrule``): the rewrite may only insert planned attribute words next to
+  the subject noun.
 - alignment to the original: CLIPScore ``2.5 max(cos(E_img, E_txt(original)), 0)`` (Hessel et
   al. 2021) over debiased images, and its change against the original-prompt images of the
   same seeds (paired).
@@ -22,8 +23,6 @@ rates carry a Wilson interval.
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +30,30 @@ from typing import Any
 
 import numpy as np
 
+from t2iaudit.debias.diffrule import RewriteCheck, check_insertions, check_rewrite, mask_inserted
+from t2iaudit.debias.quotas import apportion
 from t2iaudit.metrics import stats
 from t2iaudit.metrics.adherence import realisation_matrix
 from t2iaudit.metrics.hallucination import bootstrap_mean_interval
 from t2iaudit.types import UNKNOWN
 
-ARTICLES = frozenset({"a", "an"})
-_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+__all__ = [
+    "Estimate",
+    "RewriteCheck",
+    "alignment_to_original",
+    "apportion",
+    "check_insertions",
+    "check_rewrite",
+    "clipscore",
+    "cosine_rows",
+    "mask_inserted",
+    "paired_image_similarity",
+    "planning_gap",
+    "realisation",
+    "realisation_rate",
+    "text_preservation",
+]
+# apportion (the planner's quotas) and the rewrite rule live with the planner in t2iaudit.debias.
 
 
 @dataclass(frozen=True)
@@ -50,29 +66,6 @@ class Estimate:
     n: int = 0
     n_unknown: int = 0
     params: dict[str, Any] = field(default_factory=dict)
-
-
-def apportion(n: int, target: Mapping[str, float]) -> dict[str, int]:
-    """Largest-remainder apportionment of ``n`` items to classes with shares ``target``.
-
-    Each class gets ``floor(n t_k)``; the items left go one each to the largest remainders
-    ``n t_k - floor(n t_k)`` (ties: larger share first, then declared order). Exact when every
-    ``n t_k`` is an integer, so the planning gap is then 0.
-    """
-    if n < 0:
-        raise ValueError("n must be >= 0")
-    labels = list(target)
-    t = np.array([float(target[k]) for k in labels])
-    if (t < 0).any() or not np.isclose(t.sum(), 1.0):
-        raise ValueError(f"target shares must be >= 0 and sum to 1 (sum is {t.sum():g})")
-    exact = n * t
-    base = np.floor(exact + 1e-9).astype(int)
-    left = n - int(base.sum())
-    remainder = np.where(exact - base > 1e-9, exact - base, 0.0)
-    order = sorted(range(len(labels)), key=lambda i: (-remainder[i], -t[i], i))
-    for i in order[:left]:
-        base[i] += 1
-    return {k: int(c) for k, c in zip(labels, base)}
 
 
 def planning_gap(planned: Iterable[str] | Mapping[str, int], target: Mapping[str, float]) -> float:
@@ -151,69 +144,6 @@ def text_preservation(
     as ``rewritten``.
     """
     return _mean(cosine_rows(original, rewritten), strata, resamples, seed)
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def mask_inserted(original: str, rewritten: str, words: Iterable[str]) -> str:
-    """The rewrite with the attribute ``words`` it inserted (absent from the original) removed."""
-    allowed = {w for phrase in words for w in _words(phrase)}
-    orig = _words(original)
-    rew = _words(rewritten)
-    keep: list[str] = []
-    for op, _, _, j1, j2 in difflib.SequenceMatcher(None, orig, rew, autojunk=False).get_opcodes():
-        seg = rew[j1:j2]
-        keep += seg if op == "equal" else [w for w in seg if w not in allowed]
-    return " ".join(keep)
-
-
-@dataclass(frozen=True)
-class RewriteCheck:
-    """Result of the structural rule check of one rewrite."""
-
-    ok: bool
-    inserted: list[str]
-    violations: list[str]
-
-
-def check_rewrite(original: str, rewritten: str, subject: str, planned: Iterable[str]) -> RewriteCheck:
-    """The rewrite may only insert planned attribute words next to the subject noun.
-
-    Words are compared lower-cased. Allowed: inserting words of ``planned`` (phrases are split
-    into words) directly before or after an occurrence of ``subject`` (one or more words), and
-    switching the article ``a``/``an`` in front of the insertion. Anything else (a deleted or
-    changed word, an insertion elsewhere, a word outside ``planned``) is a violation.
-    """
-    allowed = {w for phrase in planned for w in _words(phrase)}
-    orig, rew, subj = _words(original), _words(rewritten), _words(subject)
-    spans = [(s, s + len(subj)) for s in range(len(orig) - len(subj) + 1) if subj and orig[s : s + len(subj)] == subj]
-    if not spans:
-        return RewriteCheck(False, [], [f"subject {subject!r} not found in the original"])
-    edges = {e for span in spans for e in span}
-    inserted: list[str] = []
-    violations: list[str] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, orig, rew, autojunk=False).get_opcodes():
-        if op == "equal":
-            continue
-        old, new, at = orig[i1:i2], rew[j1:j2], i1
-        if op == "replace" and len(old) == 1 and old[0] in ARTICLES and new and new[0] in ARTICLES:
-            old, new, at = [], new[1:], i1 + 1  # a/an agreement, then the insertion after it
-        if old:
-            violations.append(
-                f"changed {' '.join(old)!r} to {' '.join(new)!r}" if new else f"deleted {' '.join(old)!r}"
-            )
-            continue
-        if not new:
-            continue
-        bad = [w for w in new if w not in allowed]
-        if bad:
-            violations.append(f"inserted non-planned words {bad}")
-        elif at not in edges:
-            violations.append(f"inserted {' '.join(new)!r} away from the subject {subject!r}")
-        inserted += new
-    return RewriteCheck(not violations, inserted, violations)
 
 
 def clipscore(image_emb: np.ndarray, text_emb: np.ndarray, weight: float = 2.5) -> np.ndarray:

@@ -26,6 +26,7 @@ from t2iaudit.types import ImageRecord, Prompt
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.report.options import ReportOptions
 
 T = TypeVar("T")
 
@@ -278,13 +279,17 @@ def metrics_options(store: RunStore, spec: AuditSpec) -> MetricsOptions:
     return MetricsOptions.model_validate(data)
 
 
-def write_report(store: RunStore) -> StageStatus:
-    """Write ``summary.md`` (and the HTML report where available) from the run directory."""
-    from t2iaudit.report.summary import write_summary
+def write_report(store: RunStore, options: ReportOptions | None = None) -> StageStatus:
+    """Write ``report.html`` and ``summary.md`` from the run directory (reads, never re-judges).
+
+    ``options`` default to the spec's ``report:`` section. Without the ``report`` extra
+    (matplotlib, jinja2) only ``summary.md`` is written, and it says so.
+    """
+    from t2iaudit.report.build import write_reports
 
     with stage_status(store, "report") as counts:
-        write_summary(store)
-        counts["new"] = counts["total"] = 1
+        written = write_reports(store.root, options)
+        counts["new"] = counts["total"] = len(written)
     return RunManifest.model_validate(store.read_manifest()).stages["report"]
 
 

@@ -313,8 +313,9 @@ def run_audit(
     generate_images(store, spec, prompts, progress)
     judge_images(store, spec, progress)
     compute_metrics(store, spec)
-    write_report(store)
     images = len(store.read(IMAGES))
     judgements = len(store.read(JUDGEMENTS))
+    # The data are complete before the report is drawn, so the report shows the final status.
     update_manifest(store, status="done", counts={"prompts": len(prompts), "images": images, "judgements": judgements})
+    write_report(store)
     return store

@@ -155,3 +155,13 @@ def test_reference_tests_and_amplification_appear_when_the_run_has_them(tmp_path
     assert "2 of 4 prompts differ from their reference (Holm, alpha 0.05)" in summary
     assert "amplified 2 · reflected 1 · mitigated 1" in summary
     assert "2 of 4 prompts (chi-square goodness of fit, Holm" in summary  # the verdict uses the test too
+
+
+def test_without_the_report_extra_only_the_summary_is_written_and_says_why(tmp_path: Path, monkeypatch):
+    import t2iaudit.report.build as build
+
+    store = build_run(tmp_path / "run", {"a@1#x": mostly("male")})
+    monkeypatch.setattr(build, "html_available", lambda: False)
+    written = build.write_reports(store.root)
+    assert written == [store.root / "summary.md"] and not (store.root / "report.html").exists()
+    assert "install the report extra" in (store.root / "summary.md").read_text()

@@ -75,7 +75,7 @@ def _figure(
 
 def _label_margin(names: list[str]) -> float:
     """Inches needed left of the axes for tick labels of ``names`` at the figure font size."""
-    return 0.2 + 0.05 * max([len(n) for n in names] + [4])
+    return 0.3 + 0.066 * max([len(n) for n in names] + [4])
 
 
 def to_data_url(fig: MplFigure) -> str:
@@ -122,7 +122,7 @@ def stacked_shares(
 
     names = [f"{_short(b.name)} (n={b.n})" for b in bars]
     height = 1.15 + 0.42 * len(bars)
-    fig = _figure(8.0, height, left=_label_margin(names), top=0.75)
+    fig = _figure(8.5, height, left=_label_margin(names), top=0.6)
     ax = fig.add_subplot()
     k, m = len(labels), len(bars)
     y = np.arange(m)[::-1].astype(float)

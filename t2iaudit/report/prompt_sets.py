@@ -141,7 +141,7 @@ def prompt_set_sections(
                     continue
                 title = f"{set_id}: {attribute} shares per prompt, model {model} (judge {data.short(judge)})"
                 caption = (
-                    "Lines on the bars: 95% intervals of each label's share. Thin hatched strip: the prompt's reference. "
+                    "Lines on the bars: 95% intervals of each label's share. Thin pale strip: the prompt's reference. "
                     "Dotted lines: uniform shares. "
                     "Prompts sorted by their first label's share."
                 )

@@ -65,6 +65,11 @@ def test_spec_primary_judges_wins_and_a_calibrated_judge_is_preferred(tmp_path):
     assert primary.judge_id == A and primary.reason.startswith("has a calibration set")
     row = build_verdict(data, ReportOptions(max_unknown_rate=0.6, min_kappa=-1.0)).rows[0]
     assert row.trust.calibrated and row.trust.trustworthy, row.trust.reasons
+    from t2iaudit.report.build import write_reports
+
+    write_reports(data.root)
+    html = (data.root / "report.html").read_text()
+    assert "Judged vs error-corrected shares, gender: judge alpha@1" in html  # J3 beside the raw shares
 
 
 def test_a_judge_without_labels_gives_no_number_and_says_so(tmp_path):
@@ -84,3 +89,14 @@ def test_one_row_per_model_and_the_most_skewed_prompts_first(tmp_path):
     for row in verdict.rows:
         values = [s.value for s in row.most_skewed]
         assert len(values) == 2 and values == sorted(values, reverse=True)
+
+
+def test_one_colour_per_label_in_every_figure():
+    from t2iaudit.report.palette import UNKNOWN_COLOUR, Palette
+
+    palette = Palette(["female", "male"])
+    first = palette["female"]
+    palette.extend(["young", "female", "older"])
+    assert palette["female"] == first and palette["unknown"] == UNKNOWN_COLOUR
+    colours = [c for _, c in palette.items()]
+    assert len(colours) == len(set(colours)) == 5

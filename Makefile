@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   installs into .venv and runs the offline smoke audit
-#   make test   installs into .venv and runs the whole test suite
+#   make test   installs into .venv (and Debian's chromium for the report's browser tests)
+#               and runs the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,8 +9,10 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test demo lint bench clean
+.PHONY: install browser test demo lint bench clean
 
 install: $(STAMP)
 
@@ -20,12 +23,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
-test: install
-	$(PY) -m pytest
+# The report tests open reports in headless Chromium: Debian's package, never a downloaded browser.
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; \
+	else $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; fi
+
+test: install browser
+	T2IAUDIT_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 demo: install
 	$(VENV)/bin/t2iaudit audit audits/smoke.yaml --out outputs/smoke
-	@echo "open outputs/smoke/summary.md"
+	@echo "open outputs/smoke/summary.md and outputs/smoke/report.html"
 
 lint: install
 	$(VENV)/bin/ruff check t2iaudit tests flows benchmarks
@@ -34,6 +42,7 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_report.py
 
 clean:
 	rm -rf outputs/smoke .pytest_cache

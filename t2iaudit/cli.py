@@ -90,7 +90,7 @@ def audit(
     out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default: outputs/<spec id>)."),
     quiet: bool = QUIET,
 ) -> None:
-    """Run a whole audit: expand prompts, generate, judge, compute metrics, write the summary.
+    """Run a whole audit: expand prompts, generate, judge, compute metrics, write the report.
 
     Re-running into the same directory resumes: nothing already there is made again.
     """
@@ -102,6 +102,8 @@ def audit(
     store = run_audit(resolved, run_dir, spec_path=spec.resolve(), progress=_progress(quiet))
     typer.echo(f"run directory: {store.root}")
     typer.echo(f"summary: {store.path('summary.md')}")
+    if store.path("report.html").exists():
+        typer.echo(f"report: {store.path('report.html')}")
 
 
 def _stage(run_dir: Path, name: str, quiet: bool) -> None:
@@ -143,13 +145,6 @@ def judge(run_dir: Path = RUN_DIR, quiet: bool = QUIET) -> None:
 def metrics(run_dir: Path = RUN_DIR) -> None:
     """Recompute metrics.jsonl from the judgements."""
     _stage(run_dir, "metrics", True)
-
-
-@app.command()
-@handles_input_errors
-def report(run_dir: Path = RUN_DIR) -> None:
-    """Write summary.md (and the report) from a run directory."""
-    _stage(run_dir, "report", True)
 
 
 @app.command("tiny-models")
@@ -196,7 +191,7 @@ def _register_extensions() -> None:
     """Commands defined beside their library code (compare, import-labels, judge-fairness, debias, ...)."""
     import importlib
 
-    for module in ("t2iaudit.cli_compare", "t2iaudit.cli_labels", "t2iaudit.cli_debias"):
+    for module in ("t2iaudit.cli_compare", "t2iaudit.cli_labels", "t2iaudit.cli_debias", "t2iaudit.cli_report"):
         importlib.import_module(module).register(app)
 
 

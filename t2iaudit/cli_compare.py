@@ -20,25 +20,52 @@ def register(app: typer.Typer) -> None:
     @handles_input_errors
     def compare_command(
         run_dirs: list[Path] = typer.Argument(..., help="Run directories (several: a 'run' column)."),
-        between: str = typer.Option(..., "--between", help="COL=A,B: the two groups compared."),
-        attribute: str = typer.Option(..., "--attribute", help="Attribute compared, e.g. gender."),
+        between: str | None = typer.Option(
+            None, "--between", help="COL=A,B: the two groups compared (with --report: default runs or models)."
+        ),
+        attribute: str | None = typer.Option(
+            None, "--attribute", help="Attribute compared, e.g. gender (with --report: default all protected)."
+        ),
         by: str = typer.Option("", "--by", help="Comma-separated columns defining the cells."),
         drop: str = typer.Option("", "--drop", help="Comma-separated labels left out of the test."),
         include_unknown: bool = typer.Option(
             False, "--include-unknown", help="Test unknown as a category (default: its own unknown-rate row)."
         ),
         fmt: str = typer.Option("jsonl", "--format", help="jsonl | table"),
+        report: Path | None = typer.Option(
+            None, "--report", help="Write a self-contained HTML comparison (side by side, images) to this file."
+        ),
     ) -> None:
         """Compare two groups per cell: counts, proportions, difference with its interval,
         Pearson chi-square, Fisher's exact p when an expected count is below 5, Holm across cells.
         The label test uses valid labels only; the unknown rates are compared in their own row
         (label "(unknown rate)"). See docs/labels.md.
+
+        With --report, writes an HTML report instead: two or more runs side by side (each
+        against the first), or the models of one run, sorted by effect size, with the images
+        of the prompts that differ most.
         """
         from t2iaudit.errors import InputError
         from t2iaudit.metrics.compare import Between, compare, load_runs, records
 
         if fmt not in ("jsonl", "table"):
             raise InputError(f"unknown format {fmt!r} (choose jsonl or table)", field="--format")
+        if report is not None:
+            from t2iaudit.report.compare_report import write_compare_report
+
+            path = write_compare_report(
+                run_dirs,
+                report,
+                between=between,
+                attributes=[attribute] if attribute else [],
+                by=_split(by),
+                drop=_split(drop),
+            )
+            typer.echo(f"report: {path}")
+            return
+        if between is None or attribute is None:
+            missing = "--between" if between is None else "--attribute"
+            raise InputError(f"missing option {missing} (needed unless --report is given)", field=missing)
         groups = Between.parse(between)
         table = load_runs(run_dirs)
         result = compare(table, groups, attribute, by=_split(by), drop=_split(drop), include_unknown=include_unknown)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from t2iaudit.errors import InputError, pydantic_field_path
 from t2iaudit.registry import UnknownNameError
+from t2iaudit.report.options import ReportOptions
 from t2iaudit.yamlfile import read_yaml
 
 
@@ -65,6 +66,13 @@ class AuditSpec(SpecModel):
     and J3 corrects its distributions with the measured confusion matrix."""
     metrics: dict[str, Any] = Field(default_factory=dict)
     """Options of the metrics stage (``t2iaudit.metrics.compute.MetricsOptions``)."""
+    primary_judges: dict[str, str] = Field(default_factory=dict)
+    """Protected attribute -> the judge (as named in ``judges``, or its id) whose labels give
+    the attribute's headline number in the report. Unlisted attributes: the judge with a
+    calibration set, else the one with the lowest unknown rate."""
+    report: ReportOptions = Field(default_factory=ReportOptions)
+    """Options of the report (``t2iaudit.report.options.ReportOptions``): when a judge counts
+    as trustworthy, how many thumbnails and prompts to show."""
     judge_batch_size: int = Field(16, ge=1)
     """Images decoded and judged together (each judge sees the batch once)."""
     judge_device: str = "auto"
@@ -163,15 +171,17 @@ def load_spec(path: str | Path) -> AuditSpec:
         prompts.append(sel.model_copy(update={"set": _spec_dir_path(sel.set, spec_dir)}))
 
     judges = []
+    configs = []
     for i, name in enumerate(spec.judges):
         resolved = _spec_dir_path(name, spec_dir)
         try:
-            load_judge_config(resolved)
+            configs.append(load_judge_config(resolved))
         except InputError as e:
             if e.file is None:
                 raise InputError(e.message, file=path, field=f"judges[{i}]") from None
             raise
         judges.append(resolved)
+    primary = _primary_judges(spec, configs, path)
 
     from t2iaudit.metrics.calibration import load_calibration
 
@@ -197,12 +207,36 @@ def load_spec(path: str | Path) -> AuditSpec:
             "judges": judges,
             "calibration": calibration,
             "model_cache": cache,
+            "primary_judges": primary,
         }
     )
     from t2iaudit.coverage import spec_coverage
 
     spec_coverage(resolved, path, warn=True)  # refuses values no judge can give; warns on the rest
     return resolved
+
+
+def _primary_judges(spec: AuditSpec, configs: list[Any], path: Path) -> dict[str, str]:
+    """``primary_judges`` with each judge named by its id, checked against the spec's judges."""
+    out = {}
+    for attribute, name in spec.primary_judges.items():
+        found = [c for written, c in zip(spec.judges, configs) if name in (written, c.id, c.judge_id())]
+        if not found:
+            known = ", ".join(c.id for c in configs) or "none"
+            raise InputError(
+                f"judge {name!r} is not one of this spec's judges ({known})",
+                file=path,
+                field=f"primary_judges.{attribute}",
+            )
+        declared = getattr(found[0], "declared_labels", None)
+        if callable(declared) and attribute not in declared():  # judges that can list their labels without weights
+            raise InputError(
+                f"judge {found[0].id!r} does not answer attribute {attribute!r}",
+                file=path,
+                field=f"primary_judges.{attribute}",
+            )
+        out[attribute] = found[0].id
+    return out
 
 
 class StageStatus(SpecModel):

@@ -26,6 +26,7 @@ from t2iaudit.types import ImageRecord, Prompt, is_transient
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.report.options import ReportOptions
 
 T = TypeVar("T")
 
@@ -290,13 +291,17 @@ def metrics_options(store: RunStore, spec: AuditSpec) -> MetricsOptions:
     return MetricsOptions.model_validate(data)
 
 
-def write_report(store: RunStore) -> StageStatus:
-    """Write ``summary.md`` (and the HTML report where available) from the run directory."""
-    from t2iaudit.report.summary import write_summary
+def write_report(store: RunStore, options: ReportOptions | None = None) -> StageStatus:
+    """Write ``report.html`` and ``summary.md`` from the run directory (reads, never re-judges).
+
+    ``options`` default to the spec's ``report:`` section. Without the ``report`` extra
+    (matplotlib, jinja2) only ``summary.md`` is written, and it says so.
+    """
+    from t2iaudit.report.build import write_reports
 
     with stage_status(store, "report") as counts:
-        write_summary(store)
-        counts["new"] = counts["total"] = 1
+        written = write_reports(store.root, options)
+        counts["new"] = counts["total"] = len(written)
     return RunManifest.model_validate(store.read_manifest()).stages["report"]
 
 
@@ -320,8 +325,9 @@ def run_audit(
     generate_images(store, spec, prompts, progress)
     judge_images(store, spec, progress)
     compute_metrics(store, spec)
-    write_report(store)
     images = len(store.read(IMAGES))
     judgements = len(store.read(JUDGEMENTS))
+    # The data are complete before the report is drawn, so the report shows the final status.
     update_manifest(store, status="done", counts={"prompts": len(prompts), "images": images, "judgements": judgements})
+    write_report(store)
     return store

@@ -3,7 +3,7 @@
 Layout (DESIGN.md, "The run directory")::
 
     <run>/manifest.json  prompts.jsonl  images.jsonl  judgements.jsonl  metrics.jsonl
-    <run>/images/ab/<sha256>.png  summary.md
+    <run>/images/ab/<sha256>.png  summary.md  report.html
 
 Appends are whole lines written and flushed (and fsynced) once per batch. A process killed
 mid-write can leave a torn last line; it is detected and cut off before the next append, and

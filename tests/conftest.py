@@ -42,3 +42,57 @@ def astronaut():
     from skimage import data
 
     return Image.fromarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def report_smoke_run(tmp_path_factory: pytest.TempPathFactory, tiny_cache: Path) -> Path:
+    """One offline smoke audit (``audits/smoke.yaml``) for every report test of the session."""
+    from typer.testing import CliRunner
+
+    from t2iaudit.cli import app
+
+    out = tmp_path_factory.mktemp("report-smoke") / "smoke"
+    result = CliRunner().invoke(app, ["audit", str(REPO / "audits" / "smoke.yaml"), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+IMPORTED_CSV_HEADER = "image_id,model_id,prompt_id,gender,prompt_text,reference\n"
+
+
+@pytest.fixture(scope="session")
+def report_imported_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of imported labels (no images): 2 models x 3 prompts x 30 images, metrics computed.
+
+    One prompt's text carries markup, to check the report escapes it.
+    """
+    import random
+
+    from typer.testing import CliRunner
+
+    from t2iaudit.cli import app
+
+    folder = tmp_path_factory.mktemp("report-import")
+    rng = random.Random(7)
+    prompts = {
+        "nurse": ("a photo of a nurse", "Nurse", 0.85),
+        "ceo": ("a photo of a CEO", "CEO", 0.3),
+        "odd": ("<script>alert('x')</script> & co", "Art Teacher", 0.5),
+    }
+    lines = [IMPORTED_CSV_HEADER]
+    for model, shift in (("sd15", 0.1), ("sdxl", -0.2)):
+        for pid, (text, key, female) in prompts.items():
+            for r in range(30):
+                u = rng.random()
+                g = "F" if u < (female + shift) * 0.9 else ("M" if u < 0.9 else "unclear")
+                lines.append(f'{model}/{pid}/{r},{model},{pid},{g},"{text}",bigbench/occupation/{key}\n')
+    labels = folder / "labels.csv"
+    labels.write_text("".join(lines))
+    run = folder / "imported"
+    runner = CliRunner()
+    maps = ["--map", "gender:f=female", "--map", "gender:m=male", "--map", "gender:unclear=unknown"]
+    result = runner.invoke(app, ["import-labels", str(labels), "--out", str(run), *maps])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["metrics", str(run)])
+    assert result.exit_code == 0, result.output
+    return run

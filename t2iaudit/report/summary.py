@@ -1,140 +1,126 @@
-"""``summary.md``: a short Markdown digest of a run directory (provenance, counts, headline metrics)."""
+"""``summary.md``: the verdict, the headline table and where the full report is, in plain Markdown.
+
+Short enough for a pull request or a chat message (under 60 lines for the smoke audit);
+everything else is in ``report.html`` and ``metrics.jsonl``.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-from t2iaudit.store import IMAGES, JUDGEMENTS, PROMPTS, SUMMARY, RunStore
-from t2iaudit.types import MetricValue
-
-LIMITATIONS = (
-    "Labels are *perceived* attributes assigned by automatic judges from pixels; they are not "
-    "anyone's identity. Every number depends on the judge and its label set: read it beside "
-    "the judge's unknown rate and, where available, judge agreement and error correction."
-)
-HEADLINE = (
-    "D1_mad",
-    "D2_gender_imbalance",
-    "D3_skin_tone_imbalance",
-    "D4_severity_context_free",
-    "D9_tv",
-    "D5_bigbench_implicit",
-    "D6_bigbench_explicit",
-    "D7_bigbench_eta",
-    "H1_hallucination",
-    "H2_miss_rate",
-    "H4_miss_rate",
-    "H5_count_mismatch",
-    "J1_cohen_kappa",
-    "J1_fleiss_kappa",
-    "J2_unknown_rate",
-    "J2_failure_rate",
-    "J2_excluded_rate",
-    "J3_corrected_share",
-    "J4_acc",
-)
-"""Metrics the summary shows (every value of every metric is in ``metrics.jsonl``)."""
-SCOPE_COLUMNS = ("model_id", "judge_id")
+from t2iaudit.report import fmt
+from t2iaudit.report.options import ReportOptions
+from t2iaudit.report.rundata import RunData
+from t2iaudit.report.verdict import LIMITATIONS, PER_PROMPT, Verdict
 
 
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _ci(v: MetricValue, digits: int = 3) -> str:
-    if v.ci_low is None or v.ci_high is None:
-        return ""
-    return f"[{_fmt(v.ci_low, digits)}, {_fmt(v.ci_high, digits)}]"
-
-
-def _short(judge_id: str) -> str:
-    """``face-age-gender@1#9339edf9`` -> ``face-age-gender@1`` (the full id is in the Judges table)."""
-    return judge_id.split("#", 1)[0]
-
-
-def _cell(v: MetricValue) -> str:
-    """Scope keys beyond model and judge, and the reference, label or request a value is about."""
-    parts = [f"{k}={_short(x) if k.startswith('judge') else x}" for k, x in v.scope.items() if k not in SCOPE_COLUMNS]
-    parts += [f"{k}={v.params[k]}" for k in ("reference", "label", "requested", "error") if k in v.params]
-    return ", ".join(parts)
-
-
-def _is_aggregate(v: MetricValue) -> bool:
-    return "prompt_id" not in v.scope and "image_id" not in v.scope
-
-
-def _header(manifest: dict[str, Any], counts: dict[str, int]) -> list[str]:
-    spec = manifest.get("spec", {})
-    lines = [
-        f"# Audit `{spec.get('id', '?')}` — run `{manifest.get('run_id', '?')}`",
+def _header(data: RunData) -> list[str]:
+    m = data.manifest
+    git = m.get("git") or {}
+    commit = f"; t2iaudit commit `{str(git.get('commit'))[:12]}`{' (dirty)' if git.get('dirty') else ''}" if git else ""
+    judges = ", ".join(f"`{data.short(j)}`" for j in sorted(data.judges))
+    return [
+        f"# Audit `{data.spec.get('id', data.run_id)}`, run `{data.run_id}`",
         "",
-        f"- status: {manifest.get('status', '?')}; created {manifest.get('created')}; updated {manifest.get('updated')}",
-        f"- prompts: {counts['prompts']}; images: {counts['images']}; judgements: {counts['judgements']}",
-        f"- seed: {manifest.get('seed')}; replicates per prompt: {spec.get('replicates')}",
+        f"Status {m.get('status', '?')}, updated {m.get('updated', '?')}: {len(data.prompts)} prompts, "
+        f"{len(data.images)} images; models {', '.join(f'`{x}`' for x in data.models)}; judges {judges}{commit}.",
     ]
-    git = manifest.get("git") or {}
-    if git:
-        lines.append(f"- t2iaudit commit: {git.get('commit', '?')[:12]}{' (dirty)' if git.get('dirty') else ''}")
-    lines += ["", "## Models", "", "| model | reference | revision | device | dtype |", "|---|---|---|---|---|"]
-    for mid, info in sorted((manifest.get("models") or {}).items()):
-        ref = info.get("model") or info.get("folder") or ""
+
+
+def _table(data: RunData, verdict: Verdict) -> list[str]:
+    lines = [
+        "| model | attribute | judge | most common label | skew: TV [95% CI] | against | differs from reference "
+        "| unknown rate | judge trustworthy? |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in verdict.rows:
+        top = f"{r.top_label} {fmt.pct(r.top_share)}" if r.top_label else "–"
+        trust = "yes" if r.trust.trustworthy else "no"
+        against = "prompt's reference" if r.reference == "prompt" else "uniform"
         lines.append(
-            f"| {mid} | {ref} | {info.get('revision', '')} | {info.get('device', '')} | {info.get('dtype', '')} |"
+            f"| {r.model_id} | {r.attribute} | {data.short(r.judge.judge_id)} | {top} | {fmt.value_ci(r.skew)} "
+            f"| {against} | {_cell(r.differs_text)} | {fmt.pct(r.trust.unknown_rate)} | {trust} |"
         )
-    lines += ["", "## Judges", "", "| judge | kind | revision | attributes |", "|---|---|---|---|"]
-    for jid, info in sorted((manifest.get("judges") or {}).items()):
-        roles = info.get("roles") or {}
-        attrs = ", ".join(
-            f"{a} ({len(v)} labels{', ' + roles[a] if a in roles else ''})"
-            for a, v in (info.get("attributes") or {}).items()
-        )
-        for source, m in (info.get("maps_to") or {}).items():
-            excluded = f", excluded {', '.join(m.get('exclude') or [])}" if m.get("exclude") else ""
-            attrs += f"; {source} mapped to {m.get('to')}{excluded}"
-        lines.append(f"| {jid} | {info.get('kind', '')} | {info.get('revision', '')} | {attrs} |")
-    not_computed = manifest.get("not_computed") or {}
-    if not_computed:
-        lines += ["", "## Not computed", "", "No judge of this audit answers these attributes:", ""]
-        for attr, info in sorted(not_computed.items()):
-            used = [*(info.get("requested_by") or []), *(info.get("referenced_by") or [])]
-            lines.append(f"- {attr} (prompt sets {', '.join(sorted(set(used)))}): {', '.join(info.get('metrics', []))}")
     return lines
 
 
-def render_summary(manifest: dict[str, Any], metrics: list[MetricValue], counts: dict[str, int]) -> str:
-    """Markdown text of the summary (pure: no file access)."""
-    lines = _header(manifest, counts)
-    shares: dict[tuple[str, str, str], list[MetricValue]] = defaultdict(list)
-    headline: list[MetricValue] = []
-    for v in metrics:
-        if not _is_aggregate(v):
-            continue
-        if v.metric == "share":
-            shares[v.scope.get("model_id", "*"), v.scope.get("judge_id", "*"), v.attribute].append(v)
-        elif v.metric in HEADLINE:
-            headline.append(v)
-    if shares:
-        lines += ["", "## Label shares (mean over prompts, 95% CI)", ""]
-        lines += ["| model | judge | attribute | shares | n | unknown |", "|---|---|---|---|---|---|"]
-        for (mid, jid, attr), vals in sorted(shares.items()):
-            cells = "; ".join(f"{v.params.get('label', '')} {_fmt(v.value, 2)} {_ci(v, 2)}" for v in vals)
-            lines.append(f"| {mid} | {_short(jid)} | {attr} | {cells} | {vals[0].n} | {vals[0].n_unknown} |")
-    if headline:
-        order = {m: i for i, m in enumerate(HEADLINE)}
-        lines += ["", "## Headline metrics", ""]
-        lines += [
-            "| metric | model | judge | attribute | cell | value | 95% CI | n | unknown |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for v in sorted(headline, key=lambda v: (order[v.metric], v.scope.get("model_id", ""), v.attribute)):
-            lines.append(
-                f"| {v.metric} | {v.scope.get('model_id', '*')} | {_short(v.scope.get('judge_id', '*'))} | "
-                f"{v.attribute} | {_cell(v)} | {_fmt(v.value)} | {_ci(v)} | {v.n} | {v.n_unknown} |"
-            )
+def _reference_lines(data: RunData, verdict: Verdict, alpha: float) -> list[str]:
+    """Issue 8's tests, per prompt set, when the run has them."""
+    out = []
+    primaries = {(r.attribute, r.judge.judge_id) for r in verdict.rows}
+    for set_id, pids in data.prompt_sets.items():
+        members = set(pids)
+        for attribute, judge in sorted(primaries):
+            for model in data.models:
+                tests = [
+                    r
+                    for r in data.metrics.rows("D10_gof_p", attribute, keys=PER_PROMPT, model_id=model, judge_id=judge)
+                    if r["scope"]["prompt_id"] in members
+                ]
+                amp = [
+                    r
+                    for r in data.metrics.rows(
+                        "D11_amplification", attribute, keys=PER_PROMPT, model_id=model, judge_id=judge
+                    )
+                    if r["scope"]["prompt_id"] in members
+                ]
+                if not tests and not amp:
+                    continue
+                parts = []
+                if tests:
+                    p = [(r.get("params") or {}).get("p_holm", r.get("value")) for r in tests]
+                    k = sum(1 for x in p if x is not None and float(x) < alpha)
+                    parts.append(
+                        f"{k} of {sum(x is not None for x in p)} prompts differ from their reference "
+                        f"(Holm, alpha {alpha:g})"
+                    )
+                if amp:
+                    classes = [str((r.get("params") or {}).get("class")) for r in amp]
+                    parts.append(" · ".join(f"{c} {classes.count(c)}" for c in ("amplified", "reflected", "mitigated")))
+                out.append(f"- `{set_id}`, {model}, {attribute}: " + "; ".join(parts))
+    return (["", "## Against the reference", "", *out]) if out else []
+
+
+def _not_computed(manifest: dict[str, Any]) -> list[str]:
+    """Attributes the prompts request or reference but no judge of the audit answers."""
+    missing = manifest.get("not_computed") or {}
+    lines = []
+    for attr, info in sorted(missing.items()):
+        used = sorted({*(info.get("requested_by") or []), *(info.get("referenced_by") or [])})
+        lines.append(f"- {attr} (prompt sets {', '.join(used)}): {', '.join(info.get('metrics', []))} not computed")
+    return ["", "## Not computed", "", "No judge of this audit answers these attributes:", "", *lines] if lines else []
+
+
+def render_summary(
+    data: RunData, verdict: Verdict, options: ReportOptions, report: str | None, report_note: str | None = None
+) -> str:
+    """Markdown text of ``summary.md`` (pure: no file access)."""
+    lines = _header(data)
+    lines += ["", "## Verdict", "", verdict.overall, ""]
+    for row in verdict.rows:
+        sentence = next(
+            s for s in verdict.paragraphs[row.model_id] if s.startswith(fmt.perceived(row.attribute).capitalize())
+        )
+        lines.append(f"- **{row.model_id}**: {sentence}")
+    if verdict.rows:
+        lines += ["", *_table(data, verdict)]
+    lines += _reference_lines(data, verdict, options.alpha)
+    lines += _not_computed(data.manifest)
+    lines += ["", "## Full report", ""]
+    if report:
+        sheets = "contact sheets, " if data.image_files else ""
+        lines.append(
+            f"`{report}` in this run directory (one file; open it in a browser, it needs no network): label shares "
+            f"per prompt, adherence and hallucination, judge validity, {sheets}provenance."
+        )
+    elif report_note:
+        lines.append(report_note)
     lines += [
-        "",
-        "Every metric, per prompt and pooled, is in `metrics.jsonl` (`t2iaudit list metrics` names them).",
+        "Every metric, per prompt and pooled, with its interval: `metrics.jsonl`.",
         "",
         "## Limitations",
         "",
@@ -142,14 +128,3 @@ def render_summary(manifest: dict[str, Any], metrics: list[MetricValue], counts:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_summary(store: RunStore) -> str:
-    counts = {
-        "prompts": len(store.read(PROMPTS)),
-        "images": len(store.read(IMAGES)),
-        "judgements": len(store.read(JUDGEMENTS)),
-    }
-    text = render_summary(store.read_manifest() or {}, store.metrics(), counts)
-    store.write_text(SUMMARY, text)
-    return text

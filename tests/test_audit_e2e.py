@@ -113,10 +113,8 @@ def test_distribution_metrics_cover_protected_attributes_only(smoke_run):
     assert not wrong
     summary = (smoke_run / "summary.md").read_text()
     rows = [line.strip("| ").split(" | ") for line in summary.splitlines() if line.startswith("| ")]
-    headline = [(r[0], r[3]) for r in rows if len(r) == 9 and r[0].startswith(DISTRIBUTION)]
-    shares = [r[2] for r in rows if len(r) == 6 and r[0] == "tiny-sd"]  # model, judge, attribute, ...
-    assert not [h for h in headline if h[1] in NOT_PROTECTED] and not set(shares) & NOT_PROTECTED
-    assert {a for m, a in headline if m == "D1_mad"} == {"gender", "age"} and set(shares) == {"gender", "age"}
+    verdict = {r[1] for r in rows if len(r) == 9 and r[0] == "tiny-sd"}  # model | attribute | judge | ...
+    assert verdict == {"gender", "age"}
     manifest = json.loads((smoke_run / "manifest.json").read_text())
     roles = {a: r for info in manifest["judges"].values() for a, r in info["roles"].items()}
     assert {a for a, r in roles.items() if r != "protected"} == NOT_PROTECTED

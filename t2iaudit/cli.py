@@ -142,8 +142,24 @@ def judge(run_dir: Path = RUN_DIR, quiet: bool = QUIET) -> None:
 
 @app.command()
 @handles_input_errors
-def metrics(run_dir: Path = RUN_DIR) -> None:
+def metrics(
+    run_dir: Path = RUN_DIR,
+    reference: list[Path] = typer.Option(
+        [],
+        "--reference",
+        help="Reference table CSV (prompt_id, attribute, label, share), repeatable: replaces the run's "
+        "reference tables, then recomputes (docs/metrics.md, D10/D11).",
+    ),
+) -> None:
     """Recompute metrics.jsonl from the judgements."""
+    if reference:
+        from t2iaudit.runs import attach_reference_tables, load_run
+
+        store, _ = load_run(run_dir)
+        for entry in attach_reference_tables(store, reference):
+            typer.echo(f"reference table {entry['source']} (sha256 {entry['sha256'][:12]}): {entry['prompts']} prompts")
+            for warning in entry["warnings"]:
+                typer.echo(f"warning: {warning}", err=True)
     _stage(run_dir, "metrics", True)
 
 

@@ -26,6 +26,9 @@ def import_labels_command(
     labels: list[str] = typer.Option(
         [], "--labels", help="ATTR=L1,L2,... declared labels of a custom attribute (repeatable)."
     ),
+    reference: list[Path] = typer.Option(
+        [], "--reference", help="Reference table CSV: prompt_id, attribute, label, share (repeatable; D10/D11)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Build a run directory from labels made elsewhere, so metrics, compare and report work on them.
@@ -43,7 +46,9 @@ def import_labels_command(
 
     mapping = merge_maps(parse_map_options(maps), load_label_map(label_map) if label_map else {})
     declared = parse_labels_options(labels)
-    summary = import_labels(file, out, label_map=mapping, attributes=attributes or None, judge=judge, labels=declared)
+    summary = import_labels(
+        file, out, label_map=mapping, attributes=attributes or None, judge=judge, labels=declared, references=reference
+    )
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
         return

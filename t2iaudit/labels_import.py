@@ -165,6 +165,7 @@ def import_labels(
     attributes: list[str] | None = None,
     judge: str | None = None,
     labels: dict[str, list[str]] | None = None,
+    references: list[Path] | None = None,
 ) -> ImportSummary:
     """Validate ``file`` completely, then write the run directory ``out`` (see module docstring).
 
@@ -175,6 +176,8 @@ def import_labels(
         attributes: Attribute columns (default: mapped and known attribute columns).
         judge: Judge name (``--judge``): the judge id is ``import:<judge>``; default the file name.
         labels: Declared labels of custom attributes (``--labels ATTR=L1,L2``).
+        references: Reference tables (``--reference``), validated against the imported prompts
+            and label sets (``t2iaudit.reference_tables``).
 
     Raises:
         InputError: Bad file (naming the file, row and column), values that are no label, or an
@@ -270,7 +273,11 @@ def import_labels(
         empty={a: empty[a] for a in attrs},
     )  # fmt: skip
     prompt_records = [Prompt(prompt_id=pid, **f) for pid, (_, f) in prompts.items()]
-    _write_run(out, file, prompt_records, images, judgements, summary, label_map, judge)
+    from t2iaudit.reference_tables import attribute_label_sets, read_reference_table
+
+    sets = attribute_label_sets({judge_id: label_sets})
+    tables = [read_reference_table(r, list(prompts), sets) for r in references or []]
+    _write_run(out, file, prompt_records, images, judgements, summary, label_map, judge, tables)
     return summary
 
 
@@ -328,6 +335,7 @@ def _write_run(
     summary: ImportSummary,
     label_map: LabelMap,
     judge: str | None,
+    tables: list[Any],
 ) -> None:
     from t2iaudit import provenance
     from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
@@ -366,6 +374,10 @@ def _write_run(
         store.write_prompts(prompts)
         store.append_images(images)
         store.append_judgements(judgements)
+        if tables:
+            from t2iaudit.reference_tables import store_tables
+
+            manifest = manifest.model_copy(update={"reference_tables": store_tables(tmp, tables)})
         store.write_manifest(manifest)
         os.replace(tmp, out)  # an empty existing directory is replaced too
     except BaseException:

@@ -9,6 +9,7 @@ from typing import Any
 
 from t2iaudit import provenance
 from t2iaudit.errors import InputError
+from t2iaudit.reference_tables import spec_tables, store_tables
 from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
 from t2iaudit.store import RunStore
 
@@ -22,6 +23,7 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
     from t2iaudit.coverage import spec_coverage
 
     not_computed = spec_coverage(spec).not_computed  # raises before the folder exists; load_spec warned
+    tables = spec_tables(spec) if spec.references else []  # likewise: errors name table, row and column
     store = RunStore(out)
     store.acquire_lock()
     old = store.read_manifest()
@@ -50,7 +52,10 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
             host=provenance.host_info(),
             seed=spec.seed,
         )
-    store.write_manifest(manifest.model_copy(update={"not_computed": not_computed}))  # acquire_lock made the folder
+    update: dict[str, Any] = {"not_computed": not_computed}
+    if tables:
+        update["reference_tables"] = store_tables(store.root, tables)
+    store.write_manifest(manifest.model_copy(update=update))  # acquire_lock made the folder
     return store
 
 
@@ -98,3 +103,15 @@ def stage_status(store: RunStore, name: str) -> Iterator[dict[str, int]]:
         )
         raise
     update_manifest(store, stages={name: StageStatus(status="done", started=started, ended=provenance.now(), **counts)})
+
+
+def attach_reference_tables(store: RunStore, files: list[Path]) -> list[dict[str, Any]]:
+    """Make ``files`` the run's reference tables (replacing earlier ones); validated first, so a
+    bad table changes nothing."""
+    from t2iaudit.reference_tables import run_tables
+
+    prompt_ids = [p.prompt_id for p in store.prompts()]
+    tables = run_tables(store.read_manifest() or {}, prompt_ids, files)
+    entries = store_tables(store.root, tables)
+    update_manifest(store, reference_tables=entries)
+    return entries

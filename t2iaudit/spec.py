@@ -66,6 +66,10 @@ class AuditSpec(SpecModel):
     and J3 corrects its distributions with the measured confusion matrix."""
     metrics: dict[str, Any] = Field(default_factory=dict)
     """Options of the metrics stage (``t2iaudit.metrics.compute.MetricsOptions``)."""
+    references: list[str] = Field(default_factory=list)
+    """Users' own reference tables (CSV: ``prompt_id, attribute, label, share``; see
+    ``t2iaudit.reference_tables``). For the prompts and attributes a table lists it takes
+    precedence over the prompt set's own reference; a copy and its sha256 go into the run."""
     primary_judges: dict[str, str] = Field(default_factory=dict)
     """Protected attribute -> the judge (as named in ``judges``, or its id) whose labels give
     the attribute's headline number in the report. Unlisted attributes: the judge with a
@@ -213,6 +217,11 @@ def load_spec(path: str | Path) -> AuditSpec:
     from t2iaudit.coverage import spec_coverage
 
     spec_coverage(resolved, path, warn=True)  # refuses values no judge can give; warns on the rest
+    if spec.references:
+        from t2iaudit.reference_tables import spec_tables
+
+        resolved = resolved.model_copy(update={"references": [_spec_dir_path(r, spec_dir) for r in spec.references]})
+        spec_tables(resolved)  # errors name the table, row and column
     return resolved
 
 
@@ -277,6 +286,9 @@ class RunManifest(SpecModel):
     not_computed: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Attributes the prompts request or have references for that no judge answers: attribute ->
     ``requested_by``/``referenced_by`` (prompt sets) and the ``metrics`` not computed for it."""
+    reference_tables: list[dict[str, Any]] = Field(default_factory=list)
+    """Users' reference tables, in precedence order: source, sha256, the run's copy (``path``),
+    normalisation and warnings (``t2iaudit.reference_tables``)."""
     stages: dict[str, StageStatus] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     status: str = "running"

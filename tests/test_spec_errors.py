@@ -120,9 +120,14 @@ def test_cli_exits_nonzero_and_writes_nothing(tmp_path, bad):
             "hallucination.lexicn",
         ),
         (
-            lambda s: s + "metrics:\n  family_options:\n    distribution: {x: 1}\n",
+            lambda s: s + "metrics:\n  family_options:\n    judge_fairness: {x: 1}\n",
             "metrics.family_options",
             "takes no options",
+        ),
+        (
+            lambda s: s + "metrics:\n  family_options:\n    distribution: {amplification_tolerence: 0.1}\n",
+            "metrics.family_options",
+            "distribution.amplification_tolerence",
         ),
         (
             lambda s: s.replace("judges: [face-age-gender]", "judges: [face-age-gender]\njudges: [clip-gender]"),

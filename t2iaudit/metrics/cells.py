@@ -22,6 +22,7 @@ import numpy as np
 
 from t2iaudit.metrics import bias_aware, stats
 from t2iaudit.metrics import distribution as dist
+from t2iaudit.metrics.against_reference import reference_values
 from t2iaudit.metrics.table import joint_frame, label_counts, reference_applies
 from t2iaudit.types import MetricValue
 
@@ -108,7 +109,20 @@ def _evaluate(
             "D9_cosine": dist.cosine,
         }
         out.update({(name, m): fn(p, r) for m, fn in fns.items() if want(m)})
+        if name == "uniform":
+            continue
+        if want("D10_spd"):
+            out[name, "D10_spd"] = p - r
+        if any(want(m) for m in AMPLIFICATION):  # the class needs TV(p, r) too
+            u = np.full(p.shape[-1], 1.0 / p.shape[-1])
+            out[name, "D11_amplification"] = dist.total_variation(p, u) - dist.total_variation(r, u)
+            out[name, "D9_tv"] = dist.total_variation(p, r)
     return out
+
+
+AMPLIFICATION = ("D11_amplification", "D11_amplified_share", "D11_reflected_share", "D11_mitigated_share")
+VECTOR = ("share", "D10_spd")
+"""Metrics with one value per label (``params.label``)."""
 
 
 def _signed_pair(roles: _Roles) -> tuple[int, int] | None:
@@ -235,10 +249,11 @@ def group_values(
             linear=LINEAR,
             pooled=pooled,
         )
-    return _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs, options)
+    out = _emit(group, counts, roles, masks, refs, point, agg_point, intervals, prompt_refs, options)
+    return out + reference_values(group, counts, refs, masks, point, intervals, options, prompt_refs)
 
 
-LINEAR = ("share",)
+LINEAR = ("share", "D10_spd")
 """Metrics whose plug-in is unbiased (a mean of proportions): no bias band."""
 
 
@@ -271,13 +286,15 @@ def _ranges(k: int) -> dict[str, tuple[float, float]]:
         "D9_kl": (0.0, np.inf),
         "D9_entropy": unit,
         "D9_max_dev": unit,
+        "D10_spd": (-1.0, 1.0),
+        "D11_amplification": (-1.0, 1.0),
         "D9_fd": (0.0, np.sqrt(2.0)),
         "D9_pairwise_gap": unit,
         "D9_cosine": unit,
     }
 
 
-def _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs, options):  # type: ignore[no-untyped-def]
+def _emit(group, counts, roles, masks, refs, point, agg_point, intervals, prompt_refs, options):  # type: ignore[no-untyped-def]
     out: list[MetricValue] = []
     b, conf = options.bootstrap_resamples, options.confidence
     base_scope = {"model_id": group.model_id, "judge_id": group.judge_id}
@@ -308,8 +325,12 @@ def _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs,
         n_cell = _cell_n(metric, counts, roles, options)
         # Per prompt: Wilson/Jeffreys for proportions, else the bias-aware interval.
         corrected = None
-        if metric == "share":
+        if metric == "D11_amplification":
+            continue  # per prompt with its class: against_reference.reference_values
+        if metric in VECTOR:  # a share, or a share minus the reference: Wilson (shifted)
             lo, hi = stats.proportion_interval(counts[:, :-1], n_cell[:, None], options.interval, conf)
+            if metric == "D10_spd":
+                lo, hi = lo - refs[ref], hi - refs[ref]
             extra: dict[str, Any] = {"interval": options.interval}
         elif metric == "D8_signed_imbalance":
             a, _ = _signed_pair(roles) or (0, 0)
@@ -328,7 +349,7 @@ def _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs,
                 params["reference_key"] = prompt_refs.get(group.prompt_ids[j])
             if corrected is not None and np.isfinite(corrected[j]):
                 params["bias_corrected"] = float(corrected[j])
-            if metric != "share":
+            if metric not in VECTOR:
                 out.append(
                     _value(metric, group.attribute, scope, values[j], lo[j], hi[j], n_cell[j], unknown[j], params)
                 )
@@ -361,12 +382,16 @@ def _emit(group, counts, roles, masks, point, agg_point, intervals, prompt_refs,
             lo, hi = (np.atleast_1d(x) for x in intervals.aggregate[ref, metric])
             if metric not in LINEAR:
                 params["bias_corrected"] = _num(np.atleast_1d(intervals.corrected[ref, metric])[0])
-        if metric != "share":
+        if metric not in VECTOR:
             out.append(_value(metric, group.attribute, base_scope, value[0], lo[0], hi[0], n_cell, n_unknown, params))
             continue
         # Near 0 or 1 a bootstrap of a mean of proportions is too short; the Wilson interval of
         # the pooled counts is not (it treats images as independent). Report the hull.
         w_lo, w_hi = stats.proportion_interval(counts[mask, :-1].sum(axis=0), n_cell, options.interval, conf)
+        if metric == "D10_spd":  # minus the mean reference of the prompts with a labelled image
+            labelled = mask & (counts[:, :-1].sum(axis=1) > 0)
+            shift = refs[ref][labelled].mean(axis=0) if labelled.any() else np.nan
+            w_lo, w_hi = w_lo - shift, w_hi - shift
         lo, hi = np.fmin(lo, w_lo), np.fmax(hi, w_hi)
         pooled = f"{options.interval} of pooled counts"
         params["interval"] = f"hull({params['interval']}, {pooled})" if params["interval"] else pooled

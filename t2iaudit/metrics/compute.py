@@ -78,7 +78,16 @@ FAMILIES: list[Family] = [
             "D9_fd": "fairness discrepancy sqrt(sum (p_k - r_k)^2) against the reference",
             "D9_pairwise_gap": "mean pairwise gap 2/(K(K-1)) sum_{i<j} |p_i - p_j|",
             "D9_cosine": "cosine(p, r) against the reference (lenient; for comparison only)",
+            "D10_spd": "signed gap share - reference share per label (statistical parity difference)",
+            "D10_gof_chi2": "Pearson chi-square goodness of fit of a prompt's counts to its reference; params.dof",
+            "D10_gof_p": "its p-value (exact beside it when an expected count < 5); params.p_holm across prompts",
+            "D10_gof_significant_share": "share of prompts differing from their reference after Holm",
+            "D11_amplification": "TV(p, u) - TV(r, u); params.class amplified/reflected/mitigated (Fair Diffusion)",
+            "D11_amplified_share": "share of prompts whose model is further from uniform than the reference",
+            "D11_reflected_share": "share of prompts within the tolerance of their reference, TV(p, r) < 0.04",
+            "D11_mitigated_share": "share of prompts whose model is closer to uniform than the reference",
         },
+        options="t2iaudit.metrics.against_reference:ReferenceOptions",
     ),
     Family(
         "bigbench",
@@ -145,6 +154,8 @@ SOURCES = {
     "D7": "BIGbench (Luo et al., arXiv 2407.15240)",
     "D8": "MMDT (Xu et al., ICLR 2025)",
     "D9": "ITI-GEN (Zhang et al., ICCV 2023); Choi et al. 2020; Shen et al. 2024",
+    "D10": "statistical parity difference; Pearson 1900 goodness of fit, Holm 1979",
+    "D11": "Fair Diffusion (Friedrich et al., arXiv 2302.10893); Seshadri et al., arXiv 2308.00755",
 }
 """Paper each distribution metric follows (METRICS.md "origin"), added to ``params.source``."""
 

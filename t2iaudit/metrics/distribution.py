@@ -139,4 +139,3 @@ def cosine(p: np.ndarray, r: np.ndarray) -> np.ndarray:
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         return (p * r).sum(axis=-1) / np.sqrt((p * p).sum(axis=-1) * (r * r).sum(axis=-1))
-

@@ -117,9 +117,17 @@ def load_table(run_dir: str | Path) -> JudgementTable:
     prompts = store.read(PROMPTS)
     frame = build_frame(store.read(JUDGEMENTS), store.read(IMAGES), prompts, free_text)
     references: dict[str, dict[str, dict[str, float]]] = {}
-    tables = {str(p["reference"]).split("/", 1)[0] for p in prompts if p.get("reference")}
-    for name in sorted(tables):
+    shipped = {str(p["reference"]).split("/", 1)[0] for p in prompts if p.get("reference")}
+    for name in sorted(shipped):
         references.update(load_references(name))
+    tables = manifest.get("reference_tables") or []
+    if tables:  # users' own reference tables take precedence for the prompts they list
+        from t2iaudit.reference_tables import apply_tables, attribute_label_sets, load_stored_tables
+
+        prompt_ids = [str(p["prompt_id"]) for p in prompts]
+        loaded = load_stored_tables(store.root, tables, attribute_label_sets(label_sets), prompt_ids)
+        keys = apply_tables(loaded, {str(p["prompt_id"]): p.get("reference") for p in prompts}, references)
+        frame["reference"] = frame["prompt_id"].map(keys).fillna(frame["reference"]) if keys else frame["reference"]
     maps_to = recorded_mappings(judges, label_sets)
     mapped = apply_mappings(frame, label_sets, JudgementTable(frame, label_sets, roles=roles).roles, maps_to)
     return JudgementTable(mapped.frame, mapped.label_sets, references, mapped.roles, maps_to, mapped.excluded)

@@ -189,7 +189,7 @@ def list_things(what: str = typer.Argument(..., help="prompts | judges | generat
             c = load_judge_config(name)
             typer.echo(f"{name}\t{c.kind}\t{c.judge_id()}\t{c.description.strip()[:80]}")
     elif what == "generators":
-        from t2iaudit.generators.backends import GENERATORS
+        from t2iaudit.generators.registry import GENERATORS
 
         for name in GENERATORS.names():
             doc = (GENERATORS.get(name).config_model.__doc__ or "").strip().splitlines()[0]

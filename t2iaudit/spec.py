@@ -109,7 +109,7 @@ def load_spec(path: str | Path) -> AuditSpec:
     value or reference label a judge can neither output nor map is an error; an attribute no
     judge answers is a warning) are validated here, before any output is written.
     """
-    from t2iaudit.generators.backends import GENERATORS
+    from t2iaudit.generators.registry import GENERATORS
     from t2iaudit.judges.loader import load_judge_config
     from t2iaudit.promptsets import load_prompt_set
 
@@ -187,7 +187,7 @@ def load_spec(path: str | Path) -> AuditSpec:
         judges.append(resolved)
     primary = _primary_judges(spec, configs, path)
 
-    from t2iaudit.metrics.calibration import load_calibration
+    from t2iaudit.calibration import load_calibration
 
     calibration = {}
     for name, csv_path in spec.calibration.items():

@@ -25,7 +25,6 @@ from t2iaudit.store import IMAGES, JUDGEMENTS, RunStore
 from t2iaudit.types import ImageRecord, Prompt, is_transient
 
 if TYPE_CHECKING:
-    from t2iaudit.metrics.compute import MetricsOptions
     from t2iaudit.report.options import ReportOptions
 
 T = TypeVar("T")
@@ -79,8 +78,8 @@ def generate_images(
     store: RunStore, spec: AuditSpec, prompts: list[Prompt], progress: Progress | None = None
 ) -> StageStatus:
     """Make every (model, prompt, replicate) image not already in ``images.jsonl``."""
-    from t2iaudit.generators.backends import GENERATORS
     from t2iaudit.generators.base import GenerationRequest, derive_seed
+    from t2iaudit.generators.registry import GENERATORS
 
     progress = progress or NullProgress()
     store.write_prompts(prompts)
@@ -165,7 +164,7 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
     Images are decoded once per batch and shared by all judges; a judge is only loaded when it
     has work. Each judge's labels for a batch are appended in one write.
     """
-    from t2iaudit.calibrate import calibrate_judge, calibration_file
+    from t2iaudit.calibration import calibrate_judge, calibration_file
     from t2iaudit.judges.base import JudgeContext, JudgeInput
     from t2iaudit.judges.loader import build_judge, load_judge_config
 
@@ -265,30 +264,15 @@ def _judge_device(device: str) -> str:
 
 def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
     """Recompute ``metrics.jsonl`` from the judgements (metrics are cheap and derived)."""
+    from t2iaudit.metrics.compute import MetricsOptions
     from t2iaudit.metrics.compute import compute_metrics as compute
     from t2iaudit.metrics.table import load_table
 
     with stage_status(store, "metrics") as counts:
-        values = compute(load_table(store.root), metrics_options(store, spec))
+        values = compute(load_table(store.root), MetricsOptions.model_validate(spec.metrics))
         store.write_metrics(values)
         counts["new"] = counts["total"] = len(values)
     return RunManifest.model_validate(store.read_manifest()).stages["metrics"]
-
-
-def metrics_options(store: RunStore, spec: AuditSpec) -> MetricsOptions:
-    """The spec's metric options, plus the judged calibration sets of this run (for J3)."""
-    from t2iaudit.metrics.compute import MetricsOptions  # noqa: F811  (imported here: keeps start-up light)
-
-    data = dict(spec.metrics)
-    judges = RunManifest.model_validate(store.read_manifest()).judges
-    files = {jid: str(store.path(info["calibration"])) for jid, info in judges.items() if info.get("calibration")}
-    if files:
-        family = dict(data.get("family_options", {}))
-        validity = dict(family.get("judge_validity", {}))
-        validity["calibration"] = {**files, **validity.get("calibration", {})}
-        family["judge_validity"] = validity
-        data["family_options"] = family
-    return MetricsOptions.model_validate(data)
 
 
 def write_report(store: RunStore, options: ReportOptions | None = None) -> StageStatus:
@@ -308,7 +292,7 @@ def write_report(store: RunStore, options: ReportOptions | None = None) -> Stage
 def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
     """Plan every model before anything is written: a backend's inputs (e.g. a replay mapping)
     are validated against the expanded prompts, raising InputError naming file and row."""
-    from t2iaudit.generators.backends import GENERATORS
+    from t2iaudit.generators.registry import GENERATORS
 
     for entry in spec.models:
         kind = GENERATORS.get(entry.generator)

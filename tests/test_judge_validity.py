@@ -10,17 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from t2iaudit.calibration import load_calibration
 from t2iaudit.errors import InputError
+from t2iaudit.metrics.calibration import corrected_interval, corrected_shares, project_simplex
 from t2iaudit.metrics.compute import MetricsOptions
 from t2iaudit.metrics.judges import (
     agreement_metrics,
     cohen_kappa,
-    corrected_interval,
-    corrected_shares,
     fleiss_kappa,
     judge_validity_family,
-    load_calibration,
-    project_simplex,
 )
 from t2iaudit.metrics.table import JudgementTable
 

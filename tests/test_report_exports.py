@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from t2iaudit.calibration import load_calibration
 from t2iaudit.cli import app
 from t2iaudit.errors import InputError
-from t2iaudit.metrics.calibration import load_calibration
 from t2iaudit.report.labelling import draw, sample_for_labelling
 from tests.report_builders import build_run, mostly
 

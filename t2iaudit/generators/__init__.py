@@ -1,1 +1,1 @@
-"""Generators: one file per backend. Backends are registered in ``t2iaudit.generators.backends``."""
+"""Generators: one file per backend, all registered in ``t2iaudit.generators.registry``."""

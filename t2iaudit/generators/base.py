@@ -10,7 +10,6 @@ from typing import Any, Protocol
 from PIL import Image
 from pydantic import BaseModel
 
-from t2iaudit.registry import Registry
 from t2iaudit.types import Prompt
 
 
@@ -71,12 +70,18 @@ def full_plan(config: Any, prompts: list[Prompt], replicates: int) -> list[tuple
     return [(p, r) for p in prompts for r in range(replicates)]
 
 
+class GeneratorFactory(Protocol):
+    """Builds a generator (loads its model) from a validated config."""
+
+    def __call__(self, config: Any, model_id: str, model_cache: Path | None) -> Generator: ...
+
+
 @dataclass(frozen=True)
 class GeneratorKind:
     """A registered backend: its config model and factory ``build(config, model_id, cache)``."""
 
     config_model: type[BaseModel]
-    build: Any
+    build: GeneratorFactory
     path_fields: tuple[str, ...] = ()
     """Option fields holding paths, resolved against the spec's folder."""
     plan: Any = full_plan
@@ -96,6 +101,3 @@ class GeneratorKind:
                 if candidate.exists():
                     out[name] = str(candidate.resolve())
         return out
-
-
-GENERATOR_REGISTRY: Registry[GeneratorKind] = Registry("generator")

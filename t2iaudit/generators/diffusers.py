@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from t2iaudit.errors import InputError
-from t2iaudit.generators.base import GeneratedImage, GenerationRequest
+from t2iaudit.generators.base import GeneratedImage, GenerationRequest, GeneratorKind
 
 
 class DiffusersConfig(BaseModel):
@@ -236,3 +236,7 @@ class DiffusersGenerator:
 
 def build_diffusers(config: DiffusersConfig, model_id: str, model_cache: Path | None) -> DiffusersGenerator:
     return DiffusersGenerator(config, model_cache)
+
+
+KIND = GeneratorKind(DiffusersConfig, build_diffusers, ("model",), check=check_diffusers)
+"""The ``diffusers`` backend (registered in ``t2iaudit.generators.registry``)."""

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from t2iaudit.errors import InputError
-from t2iaudit.generators.base import GeneratedImage, GenerationRequest
+from t2iaudit.generators.base import GeneratedImage, GenerationRequest, GeneratorKind
 from t2iaudit.types import Prompt
 
 
@@ -121,3 +121,7 @@ def plan_replay(config: ReplayConfig, prompts: list[Prompt], replicates: int) ->
 
 def build_replay(config: ReplayConfig, model_id: str, model_cache: Path | None) -> ReplayGenerator:
     return ReplayGenerator(config)
+
+
+KIND = GeneratorKind(ReplayConfig, build_replay, ("folder", "mapping"), plan_replay)
+"""The ``replay`` backend (registered in ``t2iaudit.generators.registry``)."""

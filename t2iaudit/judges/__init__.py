@@ -1,1 +1,1 @@
-"""Judges: one file per kind. Kinds are registered in ``t2iaudit.judges.kinds``."""
+"""Judges: one file per kind, all registered in ``t2iaudit.judges.registry``."""

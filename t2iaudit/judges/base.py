@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from t2iaudit.registry import Registry
 from t2iaudit.types import Judgement, Prompt
 from t2iaudit.vocabulary import AttributeInfo, LabelMapping, Role, canonical_labels, resolve_attributes
 
@@ -124,13 +123,15 @@ class Judge(Protocol):
         ...
 
 
+class JudgeFactory(Protocol):
+    """Builds a judge (loads its model) from a validated config; heavy imports happen inside."""
+
+    def __call__(self, config: Any, context: JudgeContext) -> Judge: ...
+
+
 @dataclass(frozen=True)
 class JudgeKind:
     """A registered judge kind: its config model and a factory building the judge."""
 
     config_model: type[JudgeConfig]
-    build: Any
-    """``build(config, context) -> Judge``; heavy imports happen inside."""
-
-
-JUDGE_KINDS: Registry[JudgeKind] = Registry("judge kind")
+    build: JudgeFactory

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput
+from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.judges.common import DType, hf_load_kwargs, hf_revision, load_processor, resolve_model, torch_dtype
 from t2iaudit.types import UNKNOWN, Judgement
 
@@ -118,3 +118,7 @@ class CaptionJudge:
 def build_caption_judge(config: CaptionJudgeConfig, context: JudgeContext) -> CaptionJudge:
     """Factory registered as judge kind ``caption``: loads the model once per stage."""
     return CaptionJudge(config, context)
+
+
+KIND = JudgeKind(CaptionJudgeConfig, build_caption_judge)
+"""The ``caption`` judge kind (registered in ``t2iaudit.judges.registry``)."""

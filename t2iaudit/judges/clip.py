@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from pydantic import Field, field_validator
 
 from t2iaudit.errors import InputError
-from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput
+from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.judges.common import (
     Abstention,
     DType,
@@ -371,3 +371,7 @@ def build_clip_judge(config: ClipJudgeConfig, context: JudgeContext) -> ClipJudg
     backend: ClipBackend
     backend = OpenClipBackend(config, context) if config.backend == "open_clip" else HFClipBackend(config, context)
     return ClipJudge(config, backend)
+
+
+KIND = JudgeKind(ClipJudgeConfig, build_clip_judge)
+"""The ``clip`` judge kind (registered in ``t2iaudit.judges.registry``)."""

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from t2iaudit.errors import InputError
-from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput
+from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.types import UNKNOWN, Judgement
 from t2iaudit.vocabulary import PERSON_COUNT
 
@@ -190,3 +190,7 @@ def _box_side(rect: Any) -> float:
 def build_face_judge(config: FaceJudgeConfig, context: JudgeContext) -> FaceJudge:
     """Factory registered as judge kind ``face`` (CPU only: the ONNX models are small)."""
     return FaceJudge(config)
+
+
+KIND = JudgeKind(FaceJudgeConfig, build_face_judge)
+"""The ``face`` judge kind (registered in ``t2iaudit.judges.registry``)."""

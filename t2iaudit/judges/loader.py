@@ -7,7 +7,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from t2iaudit.errors import InputError, pydantic_field_path
-from t2iaudit.judges.base import JUDGE_KINDS, Judge, JudgeConfig, JudgeContext
+from t2iaudit.judges.base import Judge, JudgeConfig, JudgeContext
+from t2iaudit.judges.registry import JUDGE_KINDS
 from t2iaudit.registry import UnknownNameError
 from t2iaudit.resources import builtin_dir
 from t2iaudit.yamlfile import read_yaml
@@ -51,8 +52,6 @@ def parse_judge_config(data: object, file: str | Path) -> JudgeConfig:
 
 def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
     """Read and validate one judge YAML (a shipped id or a path)."""
-    from t2iaudit.judges import kinds  # noqa: F401  (registers the kinds)
-
     path = judge_yaml_path(name_or_path)
     return parse_judge_config(read_yaml(path, "judge definition"), path)
 

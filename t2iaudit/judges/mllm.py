@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput
+from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.judges.common import (
     PROMPT_SOURCE_PATTERN,
     Abstention,
@@ -361,3 +361,7 @@ def build_mllm_judge(config: MllmJudgeConfig, context: JudgeContext) -> Any:
 
         return build_api_judge(config, context)
     return MllmJudge(config, HFOptionScorer(config, context))
+
+
+KIND = JudgeKind(MllmJudgeConfig, build_mllm_judge)
+"""The ``mllm`` judge kind (registered in ``t2iaudit.judges.registry``)."""

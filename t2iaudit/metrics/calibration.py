@@ -16,23 +16,18 @@ conditional on a label being given). A true class that never occurs in the calib
 (or in a resample) has no row of C; that row is taken as the identity (the judge assumed right
 for it) and the class is listed in ``params.uncalibrated``.
 
-Calibration file (CSV, UTF-8, any column order): a ``path`` column (or ``image_path``)
-naming the image, one column per attribute with its true label (empty: not labelled for that
-attribute), and ``judged_<attribute>`` columns with the judge's label for the same image.
-An audit spec's ``calibration:`` entry names a CSV with only the true labels; the judge stage
-runs the judge on those images and writes the full file into the run directory
-(``t2iaudit.calibrate``).
+The calibration set's format, how its images are judged and the confusion counts are in
+``t2iaudit.calibration``; the judgement table carries each judge's judged calibration set
+(``JudgementTable.calibration``).
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from t2iaudit.calibration import confusion_counts, load_calibration
 from t2iaudit.errors import InputError
 from t2iaudit.metrics import stats
 from t2iaudit.metrics.bias_aware import small_sample_scale
@@ -41,82 +36,6 @@ from t2iaudit.types import UNKNOWN, MetricValue
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
     from t2iaudit.metrics.table import JudgementTable
-
-
-@dataclass(frozen=True)
-class CalibrationSet:
-    """Labelled calibration images: true (and, when present, judged) labels per attribute."""
-
-    file: str
-    paths: list[str]
-    truth: dict[str, list[str | None]]
-    """Attribute -> true label per image (None where the cell is empty)."""
-    judged: dict[str, list[str | None]]
-    """Attribute -> the judge's label per image, from ``judged_<attribute>`` columns."""
-
-    def pairs(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(true, judged)`` label arrays of the images that have both for ``attribute``."""
-        if attribute not in self.truth or attribute not in self.judged:
-            raise InputError(
-                f"needs columns {attribute!r} (true label) and 'judged_{attribute}' (the judge's label)",
-                file=self.file,
-            )
-        t, j = self.truth[attribute], self.judged[attribute]
-        keep = [i for i in range(len(t)) if t[i] is not None and j[i] is not None]
-        return np.array([t[i] for i in keep], dtype=object), np.array([j[i] for i in keep], dtype=object)
-
-
-def load_calibration(path: str | Path) -> CalibrationSet:
-    """Read a calibration CSV (see the module docstring); a UTF-8 BOM is accepted.
-
-    Raises:
-        InputError: Missing or unreadable file, bytes that are not UTF-8, no header, no
-            ``path`` column, no attribute column, an empty or duplicate path (naming the row;
-            the header is row 1).
-    """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("calibration file not found", file=path) from None
-    except UnicodeDecodeError as e:
-        row = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text (byte {e.start})", file=path, field=f"row {row}") from None
-    reader = csv.reader(text.splitlines())
-    header = [h.strip() for h in next(reader, [])]
-    if not any(header):
-        raise InputError("empty file: expected a header with a 'path' column", file=path)
-    key = next((c for c in ("path", "image_path") if c in header), None)
-    if key is None:
-        raise InputError("missing column 'path' (the calibration image)", file=path, field="column path")
-    attrs = [c for c in header if c != key and c and not c.startswith("judged_")]
-    if not attrs:
-        raise InputError("no attribute column with true labels", file=path)
-    paths: list[str] = []
-    truth: dict[str, list[str | None]] = {a: [] for a in attrs}
-    judged: dict[str, list[str | None]] = {c[7:]: [] for c in header if c.startswith("judged_")}
-    seen: dict[str, int] = {}
-    for rownum, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(header):
-            raise InputError(f"{len(row)} cells but {len(header)} columns", file=path, field=f"row {rownum}")
-        cells = dict(zip(header, [c.strip() for c in row]))
-        image = cells.get(key, "")
-        if not image:
-            raise InputError("empty image path", file=path, field=f"row {rownum}, column {key}")
-        if image in seen:
-            raise InputError(f"duplicate image (first in row {seen[image]})", file=path,
-                             field=f"row {rownum}, column {key}")  # fmt: skip
-        seen[image] = rownum
-        paths.append(image)
-        for a in truth:
-            truth[a].append(cells.get(a) or None)
-        for a in judged:
-            judged[a].append(cells.get(f"judged_{a}") or None)
-    if not paths:
-        raise InputError("no data rows", file=path)
-    return CalibrationSet(str(path), paths, truth, judged)
 
 
 def project_simplex(v: np.ndarray) -> np.ndarray:
@@ -134,16 +53,6 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     rho = (u - css / idx > 0).sum(axis=1)
     theta = css[np.arange(len(flat)), rho - 1] / rho
     return np.maximum(flat - theta[:, None], 0.0).reshape(v.shape)
-
-
-def confusion_counts(true: np.ndarray, judged: np.ndarray, labels: list[str]) -> np.ndarray:
-    """``N[j, k]``: calibration images of true class j judged k (judged ``unknown`` dropped)."""
-    index = {label: i for i, label in enumerate(labels)}
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, j in zip(true, judged):
-        if j != UNKNOWN and t in index and j in index:
-            counts[index[t], index[j]] += 1
-    return counts
 
 
 def solve_corrected(confusion: np.ndarray, judged_counts: np.ndarray) -> np.ndarray:

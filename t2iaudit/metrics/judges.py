@@ -32,13 +32,6 @@ from pydantic import BaseModel, ConfigDict
 
 from t2iaudit.metrics import stats
 from t2iaudit.metrics.adherence import proportion
-from t2iaudit.metrics.calibration import (  # noqa: F401 - J3's public API, re-exported
-    CalibrationSet,
-    corrected_interval,
-    corrected_shares,
-    load_calibration,
-    project_simplex,
-)
 from t2iaudit.metrics.table import is_categorical
 from t2iaudit.types import UNKNOWN, MetricValue
 
@@ -117,7 +110,7 @@ def judge_validity_family(table: JudgementTable, options: MetricsOptions) -> lis
     out = agreement_metrics(table, options, per_model=opts.per_model)
     out += abstention_metrics(table.frame, options, per_prompt=opts.per_prompt)
     out += exclusion_metrics(table, options, per_prompt=opts.per_prompt)
-    out += corrected_metrics(table, options, opts.calibration)
+    out += corrected_metrics(table, options, {**table.calibration, **opts.calibration})
     return out
 
 

@@ -46,6 +46,8 @@ class JudgementTable:
     maps_to: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """Judge id -> source attribute -> label mapping (``{to, labels, exclude}``), already applied
     to ``frame`` (``t2iaudit.metrics.mapping.apply_mappings``, called by ``load_table``)."""
+    calibration: dict[str, str] = field(default_factory=dict)
+    """Judge id -> its judged calibration set in the run directory (J3; ``t2iaudit.calibration``)."""
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(EXCLUDED_COLUMNS)))
     """Images a mapping excluded (their label has no counterpart in the target scheme), one row
     per image and target attribute: see ``t2iaudit.metrics.mapping``."""
@@ -130,7 +132,16 @@ def load_table(run_dir: str | Path) -> JudgementTable:
         frame["reference"] = frame["prompt_id"].map(keys).fillna(frame["reference"]) if keys else frame["reference"]
     maps_to = recorded_mappings(judges, label_sets)
     mapped = apply_mappings(frame, label_sets, JudgementTable(frame, label_sets, roles=roles).roles, maps_to)
-    return JudgementTable(mapped.frame, mapped.label_sets, references, mapped.roles, maps_to, mapped.excluded)
+    calibration = {jid: str(store.path(info["calibration"])) for jid, info in judges.items() if info.get("calibration")}
+    return JudgementTable(
+        mapped.frame,
+        mapped.label_sets,
+        references,
+        mapped.roles,
+        maps_to,
+        calibration=calibration,
+        excluded=mapped.excluded,
+    )
 
 
 def reference_applies(

@@ -6,24 +6,24 @@ cache, built on first use and reused after. ``t2iaudit tiny-models DIR`` writes 
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from t2iaudit.registry import Registry
 
 TINY_PREFIX = "tiny:"
 
-TINY_MODELS: Registry[str] = Registry("tiny model")
-"""name -> ``module:function``; the function takes a folder and writes the model into it."""
-TINY_MODELS.register("sd15", "t2iaudit.tiny.sd:save_tiny_sd15")
-TINY_MODELS.register("clip-hf", "t2iaudit.tiny.clip:save_tiny_hf_clip")
-TINY_MODELS.register("clip-openclip", "t2iaudit.tiny.clip:save_tiny_open_clip")
-TINY_MODELS.register("llava", "t2iaudit.tiny.vlm:save_tiny_llava")
-TINY_MODELS.register("blip", "t2iaudit.tiny.vlm:save_tiny_blip")
-TINY_MODELS.register("qwen2.5-vl", "t2iaudit.tiny.vlm:save_tiny_qwen2_5_vl")
+TINY_MODELS: Registry[Callable[[Path], None]] = Registry("tiny model", entry_points="t2iaudit.tiny_models")
+"""name -> a function that writes the model into a folder (lazy: imported on first use)."""
+TINY_MODELS.register_lazy("sd15", "t2iaudit.tiny.sd:save_tiny_sd15")
+TINY_MODELS.register_lazy("clip-hf", "t2iaudit.tiny.clip:save_tiny_hf_clip")
+TINY_MODELS.register_lazy("clip-openclip", "t2iaudit.tiny.clip:save_tiny_open_clip")
+TINY_MODELS.register_lazy("llava", "t2iaudit.tiny.vlm:save_tiny_llava")
+TINY_MODELS.register_lazy("blip", "t2iaudit.tiny.vlm:save_tiny_blip")
+TINY_MODELS.register_lazy("qwen2.5-vl", "t2iaudit.tiny.vlm:save_tiny_qwen2_5_vl")
 
 
 def default_cache_dir() -> Path:
@@ -41,8 +41,7 @@ def write_tiny_model(name: str, folder: Path) -> Path:
     from t2iaudit.logs import silence_library_progress
 
     silence_library_progress()
-    module_name, func_name = TINY_MODELS.get(name).split(":")
-    save = getattr(importlib.import_module(module_name), func_name)
+    save = TINY_MODELS.get(name)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
     try:

@@ -51,10 +51,11 @@ def _image(rng: np.random.Generator) -> bytes:
 
 def build_run(root: Path, replicates: int, seed: int = 0) -> int:
     """Write a run directory with ``2 x 250 x replicates`` images; returns the image count."""
-    from t2iaudit import provenance
-    from t2iaudit.spec import AuditSpec, RunManifest
+    from t2iaudit.run import provenance
+    from t2iaudit.run.manifest import RunManifest
+    from t2iaudit.run.store import RunStore
+    from t2iaudit.spec import AuditSpec
     from t2iaudit.stages import compute_metrics
-    from t2iaudit.store import RunStore
     from t2iaudit.types import ImageRecord, Judgement, Prompt
 
     rng = np.random.default_rng(seed)
@@ -115,7 +116,6 @@ def build_run(root: Path, replicates: int, seed: int = 0) -> int:
                         sha256=sha,
                         width=128,
                         height=128,
-                        seconds=0.0,
                     )
                 )
                 truth = {

@@ -26,7 +26,7 @@ from t2iaudit.types import UNKNOWN, Prompt
 
 if TYPE_CHECKING:
     from t2iaudit.judges.base import Judge, JudgeConfig
-    from t2iaudit.store import RunStore
+    from t2iaudit.run.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,8 @@ def calibration_file(store: RunStore, config: JudgeConfig) -> Path:
 
 def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path: str, batch_size: int) -> Path:
     """Judge the calibration images of ``csv_path`` unless already done; returns the output CSV."""
+    from t2iaudit.fileio import write_atomic
     from t2iaudit.judges.base import JudgeInput
-    from t2iaudit.store import write_atomic
 
     out = calibration_file(store, config)
     if out.exists():

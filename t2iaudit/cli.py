@@ -108,7 +108,7 @@ def audit(
 
 def _stage(run_dir: Path, name: str, quiet: bool) -> None:
     from t2iaudit import stages
-    from t2iaudit.runs import load_run
+    from t2iaudit.run.lifecycle import load_run
 
     store, spec = load_run(run_dir)
     progress = _progress(quiet)
@@ -153,7 +153,7 @@ def metrics(
 ) -> None:
     """Recompute metrics.jsonl from the judgements."""
     if reference:
-        from t2iaudit.runs import attach_reference_tables, load_run
+        from t2iaudit.run.lifecycle import attach_reference_tables, load_run
 
         store, _ = load_run(run_dir)
         for entry in attach_reference_tables(store, reference):

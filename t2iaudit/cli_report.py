@@ -35,7 +35,7 @@ def report_command(
     """
     from t2iaudit import stages
     from t2iaudit.report.options import resolve_options
-    from t2iaudit.runs import load_run
+    from t2iaudit.run.lifecycle import load_run
 
     store, spec = load_run(run_dir)
     options = resolve_options(

@@ -242,7 +242,7 @@ def import_labels(
         images.append(ImageRecord(
             image_id=ids["image_id"], model_id=model, prompt_id=prompt_id, replicate=replicate,
             seed=_int(row, "seed", file, None), params={"imported_from": file.name},
-            path=_text(row.values.get(path_col)) if path_col else "", sha256="", width=0, height=0, seconds=0.0,
+            path=_text(row.values.get(path_col)) if path_col else "", sha256="", width=0, height=0,
         ))  # fmt: skip
         for a in attrs:
             raw_value = row.values.get(a)
@@ -337,9 +337,10 @@ def _write_run(
     judge: str | None,
     tables: list[Any],
 ) -> None:
-    from t2iaudit import provenance
-    from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
-    from t2iaudit.store import RunStore
+    from t2iaudit.run import provenance
+    from t2iaudit.run.manifest import FORMAT_VERSION, RunManifest, StageStatus
+    from t2iaudit.run.store import RunStore
+    from t2iaudit.spec import AuditSpec
 
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
     try:
@@ -354,6 +355,7 @@ def _write_run(
     ts = provenance.now()
     counts = {"prompts": len(prompts), "images": len(images), "judgements": len(judgements)}
     manifest = RunManifest(
+        format_version=FORMAT_VERSION,
         run_id=out.name, spec=spec.model_dump(mode="json"), created=ts, updated=ts, git=provenance.git_revision(),
         packages=provenance.package_versions(), host=provenance.host_info(),
         models={m: {"generator": "import", "source": file.name, "spec_id": _spec_id(m)} for m in summary.models},

@@ -195,7 +195,7 @@ def apply_tables(
 
 def store_tables(root: Path, tables: Sequence[ReferenceTable]) -> list[dict[str, Any]]:
     """Copy the tables into ``root/references/`` (atomically) and return their manifest entries."""
-    from t2iaudit.store import write_atomic
+    from t2iaudit.fileio import write_atomic
 
     entries = []
     for table in tables:

@@ -72,8 +72,6 @@ class ImageRecord(Record):
     """SHA-256 of the stored image file."""
     width: int
     height: int
-    seconds: float
-    """Wall time to make the image (its share of the batch)."""
     batch_index: int = 0
     """Position of the image within its generation batch."""
     nsfw_flag: bool | None = None
@@ -94,8 +92,6 @@ class Judgement(Record):
     """The full score vector over the declared labels (probabilities where the judge has them)."""
     raw: Any = None
     """The judge's raw output (model output, API text, caption), kept for audit."""
-    seconds: float = 0.0
-    """Wall time spent on this image by the judge (its share of the batch)."""
 
 
 class MetricValue(Record):

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from t2iaudit import provenance
 from t2iaudit.report.html import CSP
-from t2iaudit.spec import AuditSpec, RunManifest
+from t2iaudit.run import provenance
+from t2iaudit.run.manifest import RunManifest
+from t2iaudit.run.store import METRICS, RunStore
+from t2iaudit.spec import AuditSpec
 from t2iaudit.stages import compute_metrics
-from t2iaudit.store import METRICS, RunStore
 from t2iaudit.types import ImageRecord, Judgement, Prompt
 
 GENDER = ["female", "male"]
@@ -115,7 +116,6 @@ def build_run(
                         sha256=sha,
                         width=48,
                         height=48,
-                        seconds=0.0,
                     )
                 )
                 for jid, labeller in judges.items():

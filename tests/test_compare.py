@@ -100,7 +100,7 @@ def test_bad_input_names_the_field() -> None:
 
 
 def write_run(root: Path, model: str, counts: dict[str, int]) -> Path:
-    from t2iaudit.store import RunStore
+    from t2iaudit.run.store import RunStore
     from t2iaudit.types import ImageRecord, Judgement, Prompt
 
     store = RunStore(root)
@@ -108,7 +108,7 @@ def write_run(root: Path, model: str, counts: dict[str, int]) -> Path:
     store.write_prompts([Prompt(prompt_id="p", set_id="s", template_id="t", text="a photo of a doctor")])
     labels = [label for label, k in counts.items() for _ in range(k)]
     images = [ImageRecord(image_id=f"{model}/p/{i}", model_id=model, prompt_id="p", replicate=i, seed=i,
-                          path=f"images/{i}.png", sha256="0" * 64, width=8, height=8, seconds=0.0)
+                          path=f"images/{i}.png", sha256="0" * 64, width=8, height=8)
               for i in range(len(labels))]  # fmt: skip
     store.append_images(images)
     store.append_judgements(

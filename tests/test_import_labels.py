@@ -15,7 +15,7 @@ from t2iaudit.errors import InputError
 from t2iaudit.labels_import import import_labels, load_label_map, merge_maps, parse_map_options
 from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
 from t2iaudit.metrics.table import load_table
-from t2iaudit.store import RunStore
+from t2iaudit.run.store import RunStore
 
 CSV = (
     "\ufeffmodel_id,prompt_id,image_id,gender,category,prompt_text,requested_gender\n"

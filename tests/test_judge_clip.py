@@ -58,7 +58,6 @@ def test_end_to_end_labels_and_scores(tiny_judge: ClipJudge) -> None:
     for j in out:
         assert j.label in attrs[j.attribute] or j.label == UNKNOWN
         assert list(j.scores) == attrs[j.attribute]
-        assert j.seconds >= 0
         if j.attribute == "clipscore":
             assert j.label == "value"
             assert j.scores["value"] == pytest.approx(2.5 * max(j.raw["cos"], 0.0))

@@ -159,7 +159,7 @@ def test_every_item_and_question_gets_one_judgement(results: tuple) -> None:
         assert j.label in q.options
         assert list(j.scores) == q.options
         assert sum(j.scores.values()) in (0.0, 1.0)
-        assert j.raw["latency_s"] >= 0 and 0 < j.seconds < j.raw["latency_s"] + 1
+        assert "latency_s" not in j.raw  # timings live outside the records
 
 
 @pytest.mark.parametrize(
@@ -349,7 +349,7 @@ def test_transient_failures_are_asked_again_on_the_next_run(server: tuple[FakeSe
     """The found bug: a timeout or HTTP 5xx was stored as a final unknown and never retried."""
     from t2iaudit import stages
     from t2iaudit.metrics.table import load_table
-    from t2iaudit.runs import open_run
+    from t2iaudit.run.lifecycle import open_run
     from t2iaudit.spec import load_spec
     from t2iaudit.types import ImageRecord
 
@@ -375,7 +375,6 @@ def test_transient_failures_are_asked_again_on_the_next_run(server: tuple[FakeSe
                 sha256=sha,
                 width=8,
                 height=8,
-                seconds=0.0,
             )
             for r in range(3)
         ]

@@ -7,7 +7,7 @@ import pytest
 
 from t2iaudit.generators.base import GenerationRequest, derive_seed
 from t2iaudit.generators.diffusers import DiffusersConfig, DiffusersGenerator
-from t2iaudit.store import RunStore
+from t2iaudit.run.store import RunStore
 from t2iaudit.types import Prompt
 
 PROMPTS = [Prompt(prompt_id=f"s/t/{i}", set_id="s", template_id="t", text=t)

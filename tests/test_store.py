@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from t2iaudit.store import IMAGES, RunStore, read_jsonl, repair_torn_tail
+from t2iaudit.run.store import IMAGES, RunStore, read_jsonl, repair_torn_tail
 from t2iaudit.types import Judgement, Prompt
 
 
@@ -111,7 +111,7 @@ def test_corrupt_image_is_an_input_error_naming_the_file(tmp_path):
     rel, sha = store.save_image(Image.new("RGB", (8, 8)))
     (tmp_path / rel).write_bytes(b"not a png")
     record = ImageRecord(image_id="m/p/0", model_id="m", prompt_id="p", replicate=0, seed=1, path=rel,
-                         sha256=sha, width=8, height=8, seconds=0.0)  # fmt: skip
+                         sha256=sha, width=8, height=8)  # fmt: skip
     with pytest.raises(InputError, match="m/p/0") as err:
         store.load_image(record)
     assert err.value.file == str(tmp_path / rel)
@@ -126,7 +126,7 @@ def test_a_second_writer_process_is_refused(tmp_path):
 
     run = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from t2iaudit.store import RunStore; RunStore({str(run)!r}).acquire_lock(); "
+        [sys.executable, "-c", f"from t2iaudit.run.store import RunStore; RunStore({str(run)!r}).acquire_lock(); "
                                "print('locked', flush=True); import time; time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

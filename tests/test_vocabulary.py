@@ -174,7 +174,7 @@ def test_cli_refusal_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_no_judge_for_a_requested_attribute_warns_and_the_manifest_records_it(tmp_path: Path, caplog) -> None:
-    from t2iaudit.runs import open_run
+    from t2iaudit.run.lifecycle import open_run
 
     spec_path = _write(tmp_path, "spec.yaml", SPEC.replace("JUDGE", "face-age-gender"))  # the README's case
     with caplog.at_level(logging.WARNING, logger="t2iaudit"):
@@ -241,7 +241,7 @@ def judged_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec_text: str, 
     """A run directory made by the real judge and metrics stages, with a fake judge behind them."""
     import t2iaudit.judges.loader as loader
     from t2iaudit import stages
-    from t2iaudit.runs import open_run
+    from t2iaudit.run.lifecycle import open_run
 
     spec = load_spec(_write(tmp_path, "spec.yaml", spec_text))
     prompts = stages.expand_prompts(spec)
@@ -259,7 +259,6 @@ def judged_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec_text: str, 
             sha256=sha,
             width=8,
             height=8,
-            seconds=0.0,
         )
         for p in prompts
         for r in range(spec.replicates)

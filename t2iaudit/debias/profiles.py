@@ -263,7 +263,7 @@ def list_profiles(dirs: Sequence[Path]) -> list[Profile]:
 
 def write_profile(profile: Profile, folder: str | Path) -> Path:
     """Write ``<folder>/<name>.json`` atomically."""
-    from t2iaudit.store import write_atomic
+    from t2iaudit.fileio import write_atomic
 
     path = Path(folder) / f"{profile.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

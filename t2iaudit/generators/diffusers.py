@@ -8,7 +8,6 @@ resume do not change the initial noise (diffusers "Reproducibility" docs).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 from pathlib import Path
@@ -79,7 +78,8 @@ def _scheduler_class(name: str) -> Any:
 
 def _local_folder(config: DiffusersConfig, model_cache: Path | None) -> Path | None:
     """The pipeline folder of a local or (already built) tiny model; None for hub models."""
-    from t2iaudit.tiny import TINY_PREFIX, default_cache_dir, is_tiny
+    from t2iaudit.models import TINY_PREFIX, is_tiny
+    from t2iaudit.tiny import default_cache_dir
 
     if is_tiny(config.model):
         folder = (model_cache or default_cache_dir()) / config.model[len(TINY_PREFIX) :]
@@ -109,25 +109,6 @@ def check_diffusers(config: DiffusersConfig, model_cache: Path | None = None) ->
             raise InputError(f"{name} (from {folder}) takes no negative_prompt", field="negative_prompt")
 
 
-def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """Content hash of a local model folder's configs and weight-file sizes (cheap and stable)."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            rel = p.relative_to(folder).as_posix()
-            h.update(rel.encode())
-            h.update(p.read_bytes() if p.suffix in (".json", ".txt") else str(p.stat().st_size).encode())
-    return "sha256:" + h.hexdigest()[:16]
-
-
 class DiffusersGenerator:
     """Loads one pipeline and runs batches through it."""
 
@@ -136,18 +117,18 @@ class DiffusersGenerator:
         from diffusers import DiffusionPipeline
 
         from t2iaudit.logs import silence_library_progress
-        from t2iaudit.tiny import is_tiny, resolve_model_ref
+        from t2iaudit.models import fingerprint, is_tiny, resolve_device, resolve_reference
 
         silence_library_progress()
         self.config = config
         self.batch_size = config.batch_size
         self.seeded = True
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         dtype_name = config.dtype
         if dtype_name == "auto":
             dtype_name = "float16" if self.device.startswith("cuda") else "float32"
         self.dtype_name = dtype_name
-        ref = resolve_model_ref(config.model, model_cache)
+        ref = resolve_reference(config.model, model_cache)
         local = is_tiny(config.model) or Path(ref).is_dir()
         self.pipe = DiffusionPipeline.from_pretrained(
             ref,
@@ -167,7 +148,7 @@ class DiffusersGenerator:
         if config.negative_prompt and "negative_prompt" not in self._accepts:
             # Known only now for hub models: raised before any image is recorded.
             raise InputError(f"{type(self.pipe).__name__} takes no negative_prompt", field="negative_prompt")
-        self.revision = folder_fingerprint(Path(ref)) if local else (config.revision or "unpinned")
+        self.revision = fingerprint(Path(ref)) if local else (config.revision or "unpinned")
         self.params = {
             "model": config.model,
             "pipeline": type(self.pipe).__name__,

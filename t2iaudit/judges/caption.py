@@ -9,7 +9,6 @@ The caption is stored in ``raw``; the label is ``text``, or ``unknown`` for an e
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from pydantic import Field
@@ -95,7 +94,6 @@ class CaptionJudge:
         size = self.config.batch_size
         for start in range(0, len(items), size):
             batch = items[start : start + size]
-            t0 = time.perf_counter()
             enc, skip = self._inputs([item.image for item in batch])
             enc = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in enc.items()}
             if "pixel_values" in enc:
@@ -105,12 +103,11 @@ class CaptionJudge:
                     **enc, do_sample=False, num_beams=1, max_new_tokens=self.config.max_new_tokens
                 )
             texts = self.processor.batch_decode(ids[:, skip:], skip_special_tokens=True)
-            seconds = (time.perf_counter() - t0) / len(batch)
             for item, text in zip(batch, texts):
                 text = " ".join(text.split())
                 out.append(
                     Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=CAPTION,
-                              label="text" if text else UNKNOWN, scores={}, raw=text, seconds=seconds)
+                              label="text" if text else UNKNOWN, scores={}, raw=text)
                 )  # fmt: skip
         return out
 

@@ -14,7 +14,6 @@ Two per-image checks need the prompt text instead of declared labels:
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -308,7 +307,6 @@ class ClipJudge:
         return out
 
     def _judge_batch(self, batch: list[JudgeInput]) -> list[Judgement]:
-        t0 = time.perf_counter()
         images = self.backend.encode_images([item.image for item in batch])
         scale = self.backend.logit_scale
         per_attr: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
@@ -333,10 +331,9 @@ class ClipJudge:
                     row[k] = (name, UNKNOWN, probs, raw)
             row.extend(self._checks(images[i], prompt_emb.get(item.prompt.text)))
             rows.append(row)
-        seconds = (time.perf_counter() - t0) / (len(batch) * max(len(self.attributes), 1))
         return [
             Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=attr, label=label,
-                      scores=scores, raw=raw, seconds=seconds)
+                      scores=scores, raw=raw)
             for item, row in zip(batch, rows)
             for attr, label, scores, raw in row
         ]  # fmt: skip

@@ -3,14 +3,15 @@ weight revisions, dtypes, abstention and reading values out of a prompt."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from t2iaudit.judges.base import JudgeContext
+from t2iaudit.models import fingerprint as folder_fingerprint
+from t2iaudit.models import is_local as is_local_path
+from t2iaudit.models import resolve_reference
 from t2iaudit.types import UNKNOWN, Prompt
 
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -47,57 +48,7 @@ def decide(probs: dict[str, float], rule: Abstention) -> str:
 
 def resolve_model(ref: str, context: JudgeContext) -> str:
     """``tiny:<name>`` becomes its folder in the tiny-model cache; anything else is unchanged."""
-    from t2iaudit.tiny import is_tiny, resolve_model_ref
-
-    return resolve_model_ref(ref, context.model_cache) if is_tiny(ref) else ref
-
-
-def is_local_path(ref: str) -> bool:
-    """True for an existing file or folder (a local model rather than a hub id)."""
-    return Path(ref).exists()
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file, read in chunks (weights files can be gigabytes)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-FULL_HASH_LIMIT = 256 << 20
-"""Files up to this size are hashed whole; bigger ones by size plus their first and last 4 MiB."""
-
-
-def _file_digest(path: Path) -> str:
-    size = path.stat().st_size
-    if size <= FULL_HASH_LIMIT:
-        return file_sha256(path)
-    # Hashing tens of GB of a local 7B model at every stage would cost minutes; size plus both
-    # ends still changes whenever the weights file is replaced.
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(4 << 20))
-        f.seek(size - (4 << 20))
-        h.update(f.read())
-    return h.hexdigest()
-
-
-def folder_fingerprint(folder: str | Path) -> str:
-    """``sha256:<hex>`` over the names and contents of a local model's files (or one file).
-
-    Recorded as the judge's revision for local (and tiny) models, which have no hub commit.
-    """
-    root = Path(folder)
-    files = [root] if root.is_file() else sorted(q for q in root.rglob("*") if q.is_file())
-    h = hashlib.sha256()
-    for p in files:
-        if p.name.startswith("."):
-            continue
-        h.update(str(p.relative_to(root) if p != root else p.name).encode() + b"\0")
-        h.update(_file_digest(p).encode())
-    return "sha256:" + h.hexdigest()[:16]
+    return resolve_reference(ref, context.model_cache)
 
 
 def hf_revision(ref: str, path: str, revision: str | None, loaded: Any) -> str:

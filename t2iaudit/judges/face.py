@@ -10,7 +10,6 @@ over the declared age groups, not only an argmax.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Literal
 
 import numpy as np
@@ -125,11 +124,10 @@ class FaceJudge:
         out: list[Judgement] = []
         with self._lock:
             for item in items:
-                t0 = time.perf_counter()
-                out.extend(self._judge_one(item, t0))
+                out.extend(self._judge_one(item))
         return out
 
-    def _judge_one(self, item: JudgeInput, t0: float) -> list[Judgement]:
+    def _judge_one(self, item: JudgeInput) -> list[Judgement]:
         faces = self._faces(item.image)
         n = len(faces)
         count_label = PERSON_COUNT_LABELS[min(n, 3)]
@@ -162,7 +160,6 @@ class FaceJudge:
                 if groups.max() >= self.config.min_age_probability:
                     age_label = list(self.config.age_groups)[int(groups.argmax())]
         count_scores = {lab: float(lab == count_label) for lab in PERSON_COUNT_LABELS}
-        seconds = (time.perf_counter() - t0) / 3
         answers = {
             "gender": (gender_label, gender_scores, raw),
             "age": (age_label, age_scores, None),
@@ -176,7 +173,6 @@ class FaceJudge:
                 label=label,
                 scores=scores,
                 raw=raw_out,
-                seconds=seconds,
             )
             for attribute, (label, scores, raw_out) in answers.items()
         ]

@@ -18,7 +18,6 @@ the top option probability is below ``min_prob`` or its margin over the runner-u
 from __future__ import annotations
 
 import inspect
-import time
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -327,7 +326,6 @@ class MllmJudge:
     def _judge_chunk(self, chunk: list[JudgeInput]) -> list[Judgement]:
         import math
 
-        t0 = time.perf_counter()
         requests, subjects = [], []
         for item in chunk:
             for name, q in self.config.questions.items():
@@ -335,7 +333,6 @@ class MllmJudge:
                 requests.append((item.image, text, name))
                 subjects.append(subject)
         logprobs = self.scorer.score(requests)
-        seconds = (time.perf_counter() - t0) / max(len(requests), 1)
         out = []
         for (_, _, name), lps, subject, item in zip(
             requests, logprobs, subjects, [i for i in chunk for _ in self.config.questions]
@@ -349,7 +346,7 @@ class MllmJudge:
                 raw["subject"] = subject
             out.append(
                 Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=name,
-                          label=decide(probs, q), scores=probs, raw=raw, seconds=seconds)
+                          label=decide(probs, q), scores=probs, raw=raw)
             )  # fmt: skip
         return out
 

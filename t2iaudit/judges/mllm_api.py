@@ -10,8 +10,9 @@ the next run of the judge stage asks again, see ``transient_error``):
 
     raw = {"text": <last content or error body>, "error": "timeout" | "http_<code>" |
            "connection" | "bad_response" | "empty" | "not_json" | "no_answer" |
-           "out_of_options" | None, "attempts": n, "errors": [one kind per failed attempt],
-           "latency_s": seconds from first request to last answer}
+           "out_of_options" | None, "attempts": n, "errors": [one kind per failed attempt]}
+
+(Timings are not part of a judgement: the judge stage records them in ``timings.jsonl``.)
 
 Scores are an indicator vector over the options (1.0 for the answer given; all 0.0 when no
 valid answer came back): chat completions give no option probabilities without logprobs.
@@ -111,13 +112,8 @@ class ApiJudge:
             i, name = job
             return self._ask(items[i], urls[i], name)
 
-        t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=self.api.concurrency) as pool:
-            out = list(pool.map(run, jobs))
-        # Requests overlap, so each judgement's share of the wall time, as the other judges
-        # report it; each request's own latency stays in raw["latency_s"].
-        share = (time.perf_counter() - t0) / max(len(jobs), 1)
-        return [j.model_copy(update={"seconds": share}) for j in out]
+            return list(pool.map(run, jobs))
 
     def _body(self, url: str, question: str, q: MllmQuestion) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
@@ -145,7 +141,6 @@ class ApiJudge:
         return body
 
     def _ask(self, item: JudgeInput, url: str, name: str) -> Judgement:
-        t0 = time.perf_counter()
         q = self.config.questions[name]
         question, subject = render_question(self.config, q, item.prompt, API_INSTRUCTION)
         body = self._body(url, question, q)
@@ -170,7 +165,6 @@ class ApiJudge:
             raw[TRANSIENT] = True
         if subject is not None:
             raw["subject"] = subject
-        raw["latency_s"] = time.perf_counter() - t0
         label = option or UNKNOWN
         scores = {o: float(o == option) for o in q.options}
         return Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=name, label=label,

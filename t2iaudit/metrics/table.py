@@ -106,7 +106,7 @@ def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
 def load_table(run_dir: str | Path) -> JudgementTable:
     """The judgement table of a run directory, with declared label sets and references."""
     from t2iaudit.promptsets import load_references
-    from t2iaudit.store import IMAGES, JUDGEMENTS, PROMPTS, RunStore
+    from t2iaudit.run.store import IMAGES, JUDGEMENTS, PROMPTS, RunStore
 
     store = RunStore(run_dir)
     manifest = store.read_manifest() or {}

@@ -101,7 +101,7 @@ def write_reports(run_dir: str | Path, options: ReportOptions | None = None, *, 
         InputError: Not a run directory, or no metrics yet.
     """
     from t2iaudit.report.summary import render_summary
-    from t2iaudit.store import RunStore
+    from t2iaudit.run.store import RunStore
 
     data = load_run_data(run_dir)
     options = options or data.options()
@@ -114,7 +114,7 @@ def write_reports(run_dir: str | Path, options: ReportOptions | None = None, *, 
         written.append(store.path(REPORT))
     elif html:
         report_note = "report.html was not written: install the report extra (`pip install 't2iaudit[report]'`)."
-    from t2iaudit.store import SUMMARY
+    from t2iaudit.run.store import SUMMARY
 
     store.write_text(SUMMARY, render_summary(data, verdict, options, REPORT if written else None, report_note))
     written.append(store.path(SUMMARY))

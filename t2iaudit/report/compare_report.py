@@ -283,8 +283,8 @@ def write_compare_report(
         InputError: Bad runs, groups, attributes or columns (see ``compare``).
     """
     from t2iaudit import __version__
+    from t2iaudit.fileio import write_atomic
     from t2iaudit.report.html import render
-    from t2iaudit.store import write_atomic
 
     options = options or ReportOptions()
     comparisons, notes = build_comparisons(

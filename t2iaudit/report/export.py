@@ -32,7 +32,7 @@ def tables(run_dir: str | Path) -> dict[str, Any]:
     """The tidy tables of a run directory as pandas DataFrames (see the module docstring)."""
     import pandas as pd
 
-    from t2iaudit.store import IMAGES, JUDGEMENTS, METRICS, PROMPTS, RunStore
+    from t2iaudit.run.store import IMAGES, JUDGEMENTS, METRICS, PROMPTS, RunStore
 
     store = RunStore(run_dir)
     if store.read_manifest() is None:
@@ -79,7 +79,6 @@ def tables(run_dir: str | Path) -> dict[str, Any]:
                 "score": float(score) if isinstance(score, (int, float)) else None,
                 "scores": _json(scores),
                 "raw": _json(j.get("raw")),
-                "seconds": j.get("seconds"),
             }
         )
     metric_rows = []
@@ -106,7 +105,6 @@ def tables(run_dir: str | Path) -> dict[str, Any]:
                 "score",
                 "scores",
                 "raw",
-                "seconds",
             ],
         ),
         "metrics": pd.DataFrame(metric_rows),
@@ -137,7 +135,7 @@ def export_tables(run_dir: str | Path, fmt: str = "csv", out: str | Path | None 
     Raises:
         InputError: An unknown format or not a run directory.
     """
-    from t2iaudit.store import write_atomic
+    from t2iaudit.fileio import write_atomic
 
     if fmt not in ("csv", "parquet"):
         raise InputError(f"unknown format {fmt!r} (choose csv or parquet)", field="--format")

@@ -145,9 +145,9 @@ def _write(
     label_of: dict[str, str],
     n_strata: int,
 ) -> LabellingSample:
+    from t2iaudit.fileio import write_atomic
     from t2iaudit.report.html import render
     from t2iaudit.report.thumbnails import Thumbnails
-    from t2iaudit.store import write_atomic
 
     record = {str(im["image_id"]): im for im in data.images}
     (folder / "images").mkdir(parents=True, exist_ok=True)

@@ -163,7 +163,7 @@ def load_run_data(run_dir: str | Path, *, require_metrics: bool = True) -> RunDa
         InputError: Not a run directory, or no ``metrics.jsonl`` yet (naming the command that
             makes it).
     """
-    from t2iaudit.store import IMAGES, METRICS, PROMPTS, RunStore
+    from t2iaudit.run.store import IMAGES, METRICS, PROMPTS, RunStore
 
     store = RunStore(run_dir)
     manifest = store.read_manifest()

@@ -12,9 +12,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from t2iaudit.models import TINY_PREFIX, is_tiny
 from t2iaudit.registry import Registry
-
-TINY_PREFIX = "tiny:"
 
 TINY_MODELS: Registry[Callable[[Path], None]] = Registry("tiny model", entry_points="t2iaudit.tiny_models")
 """name -> a function that writes the model into a folder (lazy: imported on first use)."""
@@ -30,10 +29,6 @@ def default_cache_dir() -> Path:
     """``$T2IAUDIT_CACHE/tiny-models``, default ``~/.cache/t2iaudit/tiny-models``."""
     root = os.environ.get("T2IAUDIT_CACHE") or Path.home() / ".cache" / "t2iaudit"
     return Path(root) / "tiny-models"
-
-
-def is_tiny(ref: str) -> bool:
-    return ref.startswith(TINY_PREFIX)
 
 
 def write_tiny_model(name: str, folder: Path) -> Path:
@@ -71,8 +66,3 @@ def resolve_tiny(ref: str, cache_dir: Path | None = None) -> Path:
 def write_all(folder: Path) -> dict[str, Path]:
     """Write every registered tiny model into ``folder/<name>``."""
     return {name: resolve_tiny(name, folder) for name in TINY_MODELS.names()}
-
-
-def resolve_model_ref(ref: str, cache_dir: Path | None = None) -> str:
-    """A model reference as ``from_pretrained`` takes it: ``tiny:<name>`` becomes its folder."""
-    return str(resolve_tiny(ref, cache_dir)) if is_tiny(ref) else ref

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t2iaudit.store import RunStore
+from t2iaudit.run.store import RunStore
 from t2iaudit.types import ImageRecord, Judgement, Prompt
 
 LABELS = ["female", "male"]
@@ -59,7 +59,6 @@ def write_run(root: Path, per_row: int = 600, seed: int = 0) -> Path:
                     sha256="0" * 64,
                     width=1,
                     height=1,
-                    seconds=0.0,
                 )
             )
             judgements.append(Judgement(image_id=image_id, judge_id=JUDGE, attribute="gender", label=label))

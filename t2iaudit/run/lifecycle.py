@@ -7,11 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from t2iaudit import provenance
 from t2iaudit.errors import InputError
 from t2iaudit.reference_tables import spec_tables, store_tables
-from t2iaudit.spec import AuditSpec, RunManifest, StageStatus
-from t2iaudit.store import RunStore
+from t2iaudit.run import provenance
+from t2iaudit.run.manifest import FORMAT_VERSION, RunManifest, StageStatus
+from t2iaudit.run.store import RunStore
+from t2iaudit.spec import AuditSpec
 
 
 def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = None) -> RunStore:
@@ -31,17 +32,20 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
         manifest = RunManifest.model_validate(old)
         for m in spec.models:
             prev = manifest.models.get(m.id)
-            if prev and prev.get("config_hash") != m.config_hash():
+            if prev and prev.config_hash != m.config_hash():
                 raise InputError(
                     f"model {m.id!r} has different options than in the existing run; "
                     "give it a new id or use a new --out directory",
                     file=store.path("manifest.json"),
                     field=f"models.{m.id}",
                 )
-        manifest = manifest.model_copy(update={"spec": spec.model_dump(mode="json"), "updated": provenance.now()})
+        # A run of an older format is read as such and written on in the current one.
+        update = {"spec": spec.model_dump(mode="json"), "updated": provenance.now(), "format_version": FORMAT_VERSION}
+        manifest = manifest.model_copy(update=update)
     else:
         ts = provenance.now()
         manifest = RunManifest(
+            format_version=FORMAT_VERSION,
             run_id=store.root.name,
             spec=spec.model_dump(mode="json"),
             spec_path=str(spec_path) if spec_path else None,

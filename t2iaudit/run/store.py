@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from typing import Any, TypeVar
 from PIL import Image
 from pydantic import BaseModel
 
+from t2iaudit.fileio import write_atomic
 from t2iaudit.types import ImageRecord, Judgement, MetricValue, Prompt
 
 MANIFEST = "manifest.json"
@@ -34,26 +34,13 @@ JUDGEMENTS = "judgements.jsonl"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.md"
 R = TypeVar("R", bound=BaseModel)
+LEGACY_FIELDS = {"ImageRecord": ("seconds",), "Judgement": ("seconds",)}
+"""Fields records of format version 1 carried that version 2 keeps in ``timings.jsonl``."""
 
 
 def _dumps(record: BaseModel | dict[str, Any]) -> str:
     data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
     return json.dumps(data, ensure_ascii=False, sort_keys=True, allow_nan=False)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -96,6 +83,8 @@ def _typed(path: Path, model: type[R]) -> list[R]:
 
     out = []
     for lineno, record in read_jsonl_lines(path):
+        for legacy in LEGACY_FIELDS.get(model.__name__, ()):  # format 1 (see run.manifest)
+            record.pop(legacy, None)
         try:
             out.append(model.model_validate(record))
         except ValidationError as e:
@@ -248,6 +237,18 @@ class RunStore:
         write_atomic(self.path(MANIFEST), body.encode("utf-8"))
 
     # -- images ------------------------------------------------------------------
+    @staticmethod
+    def content_path(data: bytes, suffix: str) -> tuple[str, str]:
+        """``(images/<sha[:2]>/<sha><suffix>, sha256)`` of a file's bytes."""
+        sha = hashlib.sha256(data).hexdigest()
+        return f"images/{sha[:2]}/{sha}{suffix}", sha
+
+    def save_file(self, rel: str, data: bytes) -> None:
+        """Write a content-addressed file unless it is there (atomic: concurrent shards are safe)."""
+        target = self.root / rel
+        if not target.exists():
+            write_atomic(target, data)
+
     def save_image(self, image: Image.Image) -> tuple[str, str]:
         """Store a PNG under ``images/<sha[:2]>/<sha>.png``; returns (relative path, sha256)."""
         buf = io.BytesIO()
@@ -255,11 +256,8 @@ class RunStore:
         return self.save_image_bytes(buf.getvalue(), ".png")
 
     def save_image_bytes(self, data: bytes, suffix: str) -> tuple[str, str]:
-        sha = hashlib.sha256(data).hexdigest()
-        rel = f"images/{sha[:2]}/{sha}{suffix}"
-        target = self.root / rel
-        if not target.exists():
-            write_atomic(target, data)
+        rel, sha = self.content_path(data, suffix)
+        self.save_file(rel, data)
         return rel, sha
 
     def load_image(self, record: ImageRecord) -> Image.Image:
@@ -271,5 +269,7 @@ class RunStore:
         except (OSError, ValueError) as e:
             from t2iaudit.errors import InputError
 
-            raise InputError(f"cannot decode image {record.image_id} ({e}); delete its line from images.jsonl "
-                             "to regenerate it", file=path) from None  # fmt: skip
+            raise InputError(
+                f"cannot decode image {record.image_id} ({e}); delete its line from images.jsonl to regenerate it",
+                file=path,
+            ) from None

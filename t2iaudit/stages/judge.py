@@ -1,0 +1,253 @@
+"""The judge stage as plan -> run shard -> commit (see ``t2iaudit.stages.generate``).
+
+- ``plan_judging`` lists, per batch of images and judge, the images the judge has not answered
+  (an answer recorded as a transient failure counts as not answered: ``judged_pairs``).
+- ``run_judge_shard`` loads the judge (once per process, ``judge_for``), decodes the shard's
+  images (or takes them decoded: the in-process loop decodes each batch once for every judge)
+  and returns the judgements.
+- ``commit_judging`` is the one writer: it records the judge in the manifest, appends the
+  judgements of pairs not already final, and the shard's time in ``timings.jsonl``.
+- ``calibrate_judges`` labels each judge's calibration set once (J3, ``t2iaudit.calibration``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from t2iaudit.run.lifecycle import stage_status, update_manifest
+from t2iaudit.run.manifest import RunManifest, StageStatus
+from t2iaudit.run.store import JUDGEMENTS, RunStore
+from t2iaudit.run.timings import TIMINGS, Timing
+from t2iaudit.stages.common import NullProgress, Progress, ShardResult, batched, maybe_fault
+from t2iaudit.types import Judgement, is_transient
+
+if TYPE_CHECKING:
+    from t2iaudit.judges.base import Judge, JudgeConfig, JudgeInput
+    from t2iaudit.spec import AuditSpec
+
+
+@dataclass(frozen=True)
+class JudgeShard:
+    """One judge and the images of one batch it has not answered yet."""
+
+    judge: str
+    """The judge as the spec names it (shipped id or YAML path)."""
+    judge_id: str
+    items: tuple[tuple[str, str, str], ...]
+    """``(image_id, path relative to the run directory, prompt_id)`` per image."""
+    index: int
+    """The image batch (shards of one batch share their images)."""
+
+    @property
+    def shard_id(self) -> str:
+        return f"judge/{self.judge_id.split('#', 1)[0]}/{self.index:05d}"
+
+
+def judged_pairs(judgements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(image, judge) pairs that are done: the latest judgement of every attribute is final.
+
+    An answer recorded as a transient failure (``types.TRANSIENT``) leaves its pair pending, so
+    the next run asks again; the new judgements are appended and supersede the old ones (the
+    metrics keep the last judgement per image, judge and attribute).
+    """
+    latest: dict[tuple[str, str, str], bool] = {}
+    for d in judgements:
+        latest[d["image_id"], d["judge_id"], d.get("attribute", "")] = is_transient(d.get("raw"))
+    done: set[tuple[str, str]] = set()
+    retry: set[tuple[str, str]] = set()
+    for (image, judge, _), transient in latest.items():
+        (retry if transient else done).add((image, judge))
+    return done - retry
+
+
+def plan_judging(store: RunStore, spec: AuditSpec, shard_size: int | None = None) -> list[JudgeShard]:
+    """Every (judge, image batch) with work, in batch order (default size ``judge_batch_size``)."""
+    from t2iaudit.judges.loader import load_judge_config
+
+    configs = [load_judge_config(j) for j in spec.judges]
+    have = judged_pairs(store.read(JUDGEMENTS))
+    images = store.images()
+    pending = {c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs}
+    todo = [im for im in images if any(im.image_id in p for p in pending.values())]
+    shards = []
+    for i, batch in enumerate(batched(todo, shard_size or spec.judge_batch_size)):
+        for name, config in zip(spec.judges, configs):
+            items = tuple(
+                (im.image_id, im.path, im.prompt_id) for im in batch if im.image_id in pending[config.judge_id()]
+            )
+            if items:
+                shards.append(JudgeShard(name, config.judge_id(), items, i))
+    return shards
+
+
+_LOADED: dict[str, Judge] = {}
+_LOCK = threading.Lock()
+
+
+def judge_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    from t2iaudit.models import resolve_device
+
+    return resolve_device(device)
+
+
+def build_judge(spec: AuditSpec, name: str) -> tuple[JudgeConfig, Judge]:
+    """Load judge ``name`` of ``spec`` (heavy: once per process, see ``judge_for``)."""
+    from t2iaudit.judges.base import JudgeContext
+    from t2iaudit.judges.loader import build_judge as build
+    from t2iaudit.judges.loader import load_judge_config
+
+    config = load_judge_config(name)
+    cache = Path(spec.model_cache) if spec.model_cache else None
+    return config, build(config, JudgeContext(device=judge_device(spec.judge_device), model_cache=cache))
+
+
+def judge_for(spec: AuditSpec, name: str) -> Judge:
+    """The process's loaded judge ``name`` (judges stay loaded: a worker reuses them)."""
+    from t2iaudit.judges.loader import load_judge_config
+
+    key = load_judge_config(name).judge_id()
+    with _LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = build_judge(spec, name)[1]
+        return _LOADED[key]
+
+
+def release_judges() -> None:
+    """Drop the process's loaded judges (closing those that hold a client)."""
+    with _LOCK:
+        while _LOADED:
+            judge = _LOADED.popitem()[1]
+            close = getattr(judge, "close", None)
+            if callable(close):
+                close()
+
+
+def describe_judge(config: JudgeConfig, judge: Judge) -> dict[str, Any]:
+    """The judge's manifest entry (``t2iaudit.run.manifest.JudgeRun``)."""
+    return {
+        "name": config.id,
+        "version": config.version,
+        "kind": config.kind,
+        "revision": judge.revision,
+        "attributes": judge.attributes,
+        **config.attribute_info().manifest(),
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def _inputs(shard: JudgeShard, store: RunStore) -> list[JudgeInput]:
+    from t2iaudit.judges.base import JudgeInput
+    from t2iaudit.types import ImageRecord
+
+    prompts = {p.prompt_id: p for p in store.prompts()}
+    out = []
+    for image_id, path, prompt_id in shard.items:
+        record = ImageRecord.model_construct(image_id=image_id, path=path)
+        out.append(JudgeInput(image_id, store.load_image(record), prompts[prompt_id]))
+    return out
+
+
+def run_judge_shard(
+    shard: JudgeShard,
+    spec: AuditSpec,
+    root: Path,
+    judge: Judge | None = None,
+    inputs: list[JudgeInput] | None = None,
+) -> ShardResult:
+    """Judge the shard's images; returns the judgements (nothing is written)."""
+    from t2iaudit.judges.loader import load_judge_config
+
+    config = load_judge_config(shard.judge)
+    judge = judge or judge_for(spec, shard.judge)
+    items = inputs if inputs is not None else _inputs(shard, RunStore(root))
+    t0 = time.perf_counter()
+    judgements = judge.judge(items)
+    seconds = time.perf_counter() - t0
+    return ShardResult(
+        "judge", shard.judge_id, shard.judge_id, shard.shard_id, judgements, seconds, describe_judge(config, judge)
+    )
+
+
+def commit_judging(store: RunStore, result: ShardResult, done: set[tuple[str, str]] | None = None) -> int:
+    """Commit a shard's judgements (the one writer); pairs already final are not added twice."""
+    from t2iaudit.run import provenance
+
+    final = done if done is not None else judged_pairs(store.read(JUDGEMENTS))
+    new: list[Judgement] = [j for j in result.records if (j.image_id, j.judge_id) not in final]
+    if result.unit not in RunManifest.model_validate(store.read_manifest()).judges:
+        update_manifest(store, judges={result.unit: result.describe})
+    added = store.append_judgements(new)
+    final.update((j.image_id, j.judge_id) for j in new if not is_transient(j.raw))
+    images = len({j.image_id for j in new})
+    timing = Timing(
+        stage="judge",
+        unit=result.unit,
+        key=result.key,
+        shard=result.shard,
+        items=images,
+        seconds=round(result.seconds, 6),
+        ended=provenance.now(),
+    )
+    store.append(TIMINGS, [timing])
+    return added
+
+
+def calibrate_judges(store: RunStore, spec: AuditSpec, judges: dict[str, Judge] | None = None) -> list[str]:
+    """Label each judge's calibration set once and record it in the manifest (J3)."""
+    from t2iaudit.calibration import calibrate_judge, calibration_file
+    from t2iaudit.judges.loader import load_judge_config
+
+    done = []
+    for name, csv_path in spec.calibration.items():
+        config = load_judge_config(name)
+        if calibration_file(store, config).exists():
+            continue
+        judge = (judges or {}).get(config.judge_id()) or judge_for(spec, name)
+        out = calibrate_judge(store, config, judge, csv_path, spec.judge_batch_size)
+        entry = RunManifest.model_validate(store.read_manifest()).judges.get(config.judge_id())
+        base = entry.model_dump() if entry else describe_judge(config, judge)
+        update_manifest(
+            store, judges={config.judge_id(): {**base, "calibration": out.relative_to(store.root).as_posix()}}
+        )
+        done.append(config.judge_id())
+    return done
+
+
+def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = None) -> StageStatus:
+    """Label every image with every judge of the spec, in process, skipping pairs already done.
+
+    A judge is only loaded when it has work; the images of a batch are decoded once and shared
+    by every judge; each judge's labels for a batch are committed in one write.
+    """
+    progress = progress or NullProgress()
+    with stage_status(store, "judge") as counts:
+        shards = plan_judging(store, spec)
+        done = judged_pairs(store.read(JUDGEMENTS))
+        judges = {name: build_judge(spec, name)[1] for name in dict.fromkeys(s.judge for s in shards)}
+        batches = sorted({s.index for s in shards})
+        progress.start("judge", sum(len({i[0] for s in shards if s.index == b for i in s.items}) for b in batches))
+        for n, index in enumerate(batches, start=1):
+            mine = [s for s in shards if s.index == index]
+            decoded = _decoded(mine, store)
+            for shard in mine:
+                inputs = [decoded[image_id] for image_id, _, _ in shard.items]
+                result = run_judge_shard(shard, spec, store.root, judges[shard.judge], inputs)
+                counts["new"] += commit_judging(store, result, done)
+            progress.advance(len(decoded))
+            maybe_fault("judge", n)
+        progress.finish()
+        loaded = {next(s.judge_id for s in shards if s.judge == name): j for name, j in judges.items()}
+        calibrate_judges(store, spec, loaded)
+        counts["total"] = len(store.read(JUDGEMENTS))
+    return RunManifest.model_validate(store.read_manifest()).stages["judge"]
+
+
+def _decoded(shards: list[JudgeShard], store: RunStore) -> dict[str, JudgeInput]:
+    """The images of one batch, decoded once for all its shards."""
+    union = JudgeShard("", "", tuple(dict.fromkeys(i for s in shards for i in s.items)), 0)
+    return {item.image_id: item for item in _inputs(union, store)}

@@ -106,6 +106,25 @@ def audit(
         typer.echo(f"report: {store.path('report.html')}")
 
 
+@app.command()
+@handles_input_errors
+def plan(
+    spec: Path = typer.Argument(..., help="Audit spec YAML."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default: outputs/<spec id>)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Print what an audit would do: images and judgements to make (and done), models and judges to
+    load, and an estimated time from the throughput earlier runs recorded. Writes nothing."""
+    import json
+
+    from t2iaudit.spec import load_spec
+    from t2iaudit.stages.plan import plan_audit, render_plan
+
+    resolved = load_spec(spec)
+    result = plan_audit(resolved, out or Path("outputs") / resolved.id)
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render_plan(result))
+
+
 def _stage(run_dir: Path, name: str, quiet: bool) -> None:
     from t2iaudit import stages
     from t2iaudit.run.lifecycle import load_run

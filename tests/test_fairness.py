@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from t2iaudit.cli_labels import register
+from t2iaudit.cli.labels import register
 from t2iaudit.metrics.fairness import (
     dispersion_score,
     equality_score,

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from t2iaudit.cli_labels import register
+from t2iaudit.cli.labels import register
 from t2iaudit.errors import InputError
 from t2iaudit.labels_import import import_labels, load_label_map, merge_maps, parse_map_options
 from t2iaudit.metrics.compute import MetricsOptions, compute_metrics

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from t2iaudit.cli.app import handles_input_errors
+
 
 def parse_target(text: str) -> tuple[str, dict[str, Any]]:
     """``gender=female:0.5,male:0.5`` | ``gender=uniform`` | ``age=young,older`` -> (attribute, target dict)."""
@@ -49,7 +51,6 @@ def build_request(prompt: str, n: int, seed: int, targets: list[str], **extra: A
 
 def register(app: typer.Typer) -> None:
     """Add ``debias``, ``serve`` and ``debias-profile`` to ``app``."""
-    from t2iaudit.cli import handles_input_errors
 
     @app.command("debias")
     @handles_input_errors

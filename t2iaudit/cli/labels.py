@@ -1,4 +1,4 @@
-"""CLI commands over label tables: ``import-labels`` and ``judge-fairness`` (registered by cli.py)."""
+"""CLI commands over label tables: ``import-labels`` and ``judge-fairness`` ."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from t2iaudit.cli.app import handles_input_errors
 from t2iaudit.errors import InputError
 
 
@@ -106,7 +107,5 @@ def judge_fairness_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``import-labels`` and ``judge-fairness`` to the ``t2iaudit`` app."""
-    from t2iaudit.cli import handles_input_errors
-
     app.command("import-labels")(handles_input_errors(import_labels_command))
     app.command("judge-fairness")(handles_input_errors(judge_fairness_command))

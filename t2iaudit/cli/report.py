@@ -1,10 +1,12 @@
-"""CLI commands over finished runs: ``report``, ``export``, ``sample-for-labelling`` (registered by cli.py)."""
+"""CLI commands over finished runs: ``report``, ``export``, ``sample-for-labelling`` ."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+
+from t2iaudit.cli.app import handles_input_errors
 
 RUN_DIR = typer.Argument(..., help="An existing run directory.")
 
@@ -87,8 +89,6 @@ def sample_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``report``, ``export`` and ``sample-for-labelling`` to the ``t2iaudit`` app."""
-    from t2iaudit.cli import handles_input_errors
-
     app.command("report")(handles_input_errors(report_command))
     app.command("export")(handles_input_errors(export_command))
     app.command("sample-for-labelling")(handles_input_errors(sample_command))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from t2iaudit.cli.app import handles_input_errors
+
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -14,7 +16,6 @@ def _split(text: str) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     """Add the ``compare`` command to ``app``."""
-    from t2iaudit.cli import handles_input_errors
 
     @app.command("compare")
     @handles_input_errors

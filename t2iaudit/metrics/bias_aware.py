@@ -404,8 +404,10 @@ def _pooled_interval(
         center = total[0, :-1] / max(float(total[0, :-1].sum()), 1e-300)
         draws = center + small_sample_scale(len(counts), settings.confidence) * (share - center)
         q_lo, q_hi = _quantiles(np.asarray(fn(np.clip(draws, 0.0, None))), settings.confidence)
-        lo = np.array([[q_lo]]) - bd.bias_max
-        hi = np.array([[q_hi]]) - bd.bias_min
+        # Hulled with the audited-prompts interval: when prompts barely differ (every prompt
+        # uniform) the resampled distributions all sit away from the metric's minimum.
+        lo = np.fmin(np.array([[q_lo]]) - bd.bias_max, v - bd.shift_hi)
+        hi = np.fmax(np.array([[q_hi]]) - bd.bias_min, v - bd.shift_lo)
     else:
         lo, hi = v - bd.shift_hi, v - bd.shift_lo
     low_end, high_end = ranges.get(metric, (-np.inf, np.inf))

@@ -58,13 +58,24 @@ def synthetic_table(rows: int, seed: int = 0) -> JudgementTable:
             code = (u[:, None] > cum).sum(axis=1)
             label = np.array(labels, dtype=object)[np.minimum(code, len(labels) - 1)]
             label[rng.random(n_images) < 0.08] = "unknown"
-            parts.append(pd.DataFrame({
-                "image_id": image_ids, "model_id": np.array(models, dtype=object)[model_of],
-                "prompt_id": prompt_ids[prompt_of], "replicate": np.arange(n_images) % per_prompt,
-                "judge_id": judge, "attribute": attr, "label": label, "set_id": "occ",
-                "template_id": "photo", "expected_people": 1, "reference": ref_of[prompt_of],
-                "weight": weight_of[prompt_of],
-            }))  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "image_id": image_ids,
+                        "model_id": np.array(models, dtype=object)[model_of],
+                        "prompt_id": prompt_ids[prompt_of],
+                        "replicate": np.arange(n_images) % per_prompt,
+                        "judge_id": judge,
+                        "attribute": attr,
+                        "label": label,
+                        "set_id": "occ",
+                        "template_id": "photo",
+                        "expected_people": 1,
+                        "reference": ref_of[prompt_of],
+                        "weight": weight_of[prompt_of],
+                    }
+                )
+            )
     frame = pd.concat(parts, ignore_index=True)
     label_sets = {j: {a: list(v) for a, v in LABELS.items()} for j in judges}
     return JudgementTable(frame=frame, label_sets=label_sets, references=references)
@@ -122,8 +133,10 @@ def main() -> None:
     t0 = time.perf_counter()
     values = compute_metrics(table, options)
     total = time.perf_counter() - t0
-    print(f"compute_metrics, all families: {len(values):,} values in {total:.2f} s "
-          f"= {total * 1e6 / rows:.2f} s per million rows ({args.resamples} resamples)")  # fmt: skip
+    print(
+        f"compute_metrics, all families: {len(values):,} values in {total:.2f} s "
+        f"= {total * 1e6 / rows:.2f} s per million rows ({args.resamples} resamples)"
+    )
     per_family = {}
     for fam in FAMILIES:
         t0 = time.perf_counter()
@@ -139,10 +152,14 @@ def main() -> None:
     naive_s = time.perf_counter() - t0
     naive_per_million = naive_s * 1e6 / len(sub.frame)
     dist_per_million = per_family["distribution"] * 1e6 / rows
-    print(f"naive per-group loop (shares, D1, TV, entropy + both bootstraps): {naive_s:.2f} s on "
-          f"{len(sub.frame):,} rows = {naive_per_million:.1f} s per million rows (scaled linearly)")  # fmt: skip
-    print(f"vectorised distribution family (all D1-D4, D8, D9, shares, joint gender*race): "
-          f"{dist_per_million:.2f} s per million rows")  # fmt: skip
+    print(
+        f"naive per-group loop (shares, D1, TV, entropy + both bootstraps): {naive_s:.2f} s on "
+        f"{len(sub.frame):,} rows = {naive_per_million:.1f} s per million rows (scaled linearly)"
+    )
+    print(
+        f"vectorised distribution family (all D1-D4, D8, D9, shares, joint gender*race): "
+        f"{dist_per_million:.2f} s per million rows"
+    )
     print(f"ratio naive / vectorised distribution family: {naive_per_million / dist_per_million:.0f}x")
 
 

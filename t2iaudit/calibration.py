@@ -92,8 +92,9 @@ def load_calibration(path: str | Path) -> CalibrationSet:
         if not image:
             raise InputError("empty image path", file=path, field=f"row {rownum}, column {key}")
         if image in seen:
-            raise InputError(f"duplicate image (first in row {seen[image]})", file=path,
-                             field=f"row {rownum}, column {key}")  # fmt: skip
+            raise InputError(
+                f"duplicate image (first in row {seen[image]})", file=path, field=f"row {rownum}, column {key}"
+            )
         seen[image] = rownum
         paths.append(image)
         for a in truth:

@@ -73,8 +73,17 @@ KNOWN_ATTRIBUTES = (
 )
 TEXT_COLUMNS = ("prompt_text", "prompt", "text")
 PATH_COLUMNS = ("image_path", "path")
-RESERVED = (*REQUIRED, "replicate", "seed", *TEXT_COLUMNS, "set_id", "template_id", "expected_people",
-            "reference", *PATH_COLUMNS)  # fmt: skip
+RESERVED = (
+    *REQUIRED,
+    "replicate",
+    "seed",
+    *TEXT_COLUMNS,
+    "set_id",
+    "template_id",
+    "expected_people",
+    "reference",
+    *PATH_COLUMNS,
+)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _JUDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
@@ -128,19 +137,28 @@ def _meta_value(value: Any, from_csv: bool) -> str | float | int | bool | None:
 def _choose_attributes(columns: list[str], attributes: list[str] | None, label_map: LabelMap, file: Path) -> list[str]:
     unknown_mapped = [a for a in label_map if a not in columns]
     if unknown_mapped:
-        raise InputError(f"the label map names attribute {unknown_mapped[0]!r} but the file has no such column "
-                         f"(columns: {', '.join(columns)})", file=file)  # fmt: skip
+        raise InputError(
+            f"the label map names attribute {unknown_mapped[0]!r} but the file has no such column "
+            f"(columns: {', '.join(columns)})",
+            file=file,
+        )
     if attributes:
         missing = [a for a in attributes if a not in columns]
         if missing:
-            raise InputError(f"no column for attribute {missing[0]!r} (columns: {', '.join(columns)})",
-                             file=file, field=f"column {missing[0]}")  # fmt: skip
+            raise InputError(
+                f"no column for attribute {missing[0]!r} (columns: {', '.join(columns)})",
+                file=file,
+                field=f"column {missing[0]}",
+            )
         return list(dict.fromkeys(attributes))
     known = set(KNOWN_ATTRIBUTES)
     chosen = [c for c in columns if c in label_map or c in known or c.split(".", 1)[0] in known]
     if not chosen:
-        raise InputError("no attribute column: name them with --attribute NAME (known without it: "
-                         f"{', '.join(KNOWN_ATTRIBUTES)}); columns are {', '.join(columns)}", file=file)  # fmt: skip
+        raise InputError(
+            "no attribute column: name them with --attribute NAME (known without it: "
+            f"{', '.join(KNOWN_ATTRIBUTES)}); columns are {', '.join(columns)}",
+            file=file,
+        )
     return chosen
 
 
@@ -213,8 +231,11 @@ def import_labels(
             if not v:
                 raise InputError("empty value", file=file, field=f"{row.where}, column {c}")
         if ids["image_id"] in seen:
-            raise InputError(f"duplicate image id {ids['image_id']!r} (first at {seen[ids['image_id']]})",
-                             file=file, field=f"{row.where}, column image_id")  # fmt: skip
+            raise InputError(
+                f"duplicate image id {ids['image_id']!r} (first at {seen[ids['image_id']]})",
+                file=file,
+                field=f"{row.where}, column image_id",
+            )
         seen[ids["image_id"]] = row.where
         model, prompt_id = ids["model_id"], ids["prompt_id"]
         replicate = _int(row, "replicate", file, None)
@@ -239,11 +260,20 @@ def import_labels(
             elif c.startswith("slot_") and value:
                 fields["slots"][c.removeprefix("slot_")] = value
         _check_prompt(prompts, prompt_id, fields, row, file)
-        images.append(ImageRecord(
-            image_id=ids["image_id"], model_id=model, prompt_id=prompt_id, replicate=replicate,
-            seed=_int(row, "seed", file, None), params={"imported_from": file.name},
-            path=_text(row.values.get(path_col)) if path_col else "", sha256="", width=0, height=0,
-        ))  # fmt: skip
+        images.append(
+            ImageRecord(
+                image_id=ids["image_id"],
+                model_id=model,
+                prompt_id=prompt_id,
+                replicate=replicate,
+                seed=_int(row, "seed", file, None),
+                params={"imported_from": file.name},
+                path=_text(row.values.get(path_col)) if path_col else "",
+                sha256="",
+                width=0,
+                height=0,
+            )
+        )
         for a in attrs:
             raw_value = row.values.get(a)
             raw = _text(raw_value)
@@ -258,20 +288,25 @@ def import_labels(
                     n, where = unmapped.setdefault(a, {}).get(raw, (0, row.where))
                     unmapped[a][raw] = (n + 1, where)
                     continue
-            judgements.append(Judgement(image_id=ids["image_id"], judge_id=judge_id, attribute=a, label=label,
-                                        raw=raw_value))  # fmt: skip
+            judgements.append(
+                Judgement(image_id=ids["image_id"], judge_id=judge_id, attribute=a, label=label, raw=raw_value)
+            )
     if unmapped:
         raise unmapped_error(file, unmapped, mappers)
     label_sets = {
         a: mappers[a].declared or observed_labels(j.label for j in judgements if j.attribute == a) for a in attrs
     }
     summary = ImportSummary(
-        out=str(out), judge_id=judge_id, images=len(images), prompts=len(prompts),
-        models=sorted({im.model_id for im in images}), attributes=label_sets,
+        out=str(out),
+        judge_id=judge_id,
+        images=len(images),
+        prompts=len(prompts),
+        models=sorted({im.model_id for im in images}),
+        attributes=label_sets,
         label_counts={a: dict(Counter(j.label for j in judgements if j.attribute == a)) for a in attrs},
         abstentions={a: dict(c.most_common()) for a, c in abstained.items() if c},
         empty={a: empty[a] for a in attrs},
-    )  # fmt: skip
+    )
     prompt_records = [Prompt(prompt_id=pid, **f) for pid, (_, f) in prompts.items()]
     from t2iaudit.reference_tables import attribute_label_sets, read_reference_table
 
@@ -298,18 +333,25 @@ def _requested(mapper: Mapper | None, attribute: str, value: str, file: Path, ro
     return label
 
 
-def _check_prompt(prompts: dict[str, tuple[str, dict[str, Any]]], prompt_id: str, fields: dict[str, Any],
-                  row: Row, file: Path) -> None:  # fmt: skip
+def _check_prompt(
+    prompts: dict[str, tuple[str, dict[str, Any]]], prompt_id: str, fields: dict[str, Any], row: Row, file: Path
+) -> None:
     if prompt_id not in prompts:
         prompts[prompt_id] = (row.where, fields)
         return
     first_where, first = prompts[prompt_id]
-    flat = {**{k: v for k, v in fields.items() if k not in ("requested", "slots", "meta")},
-            **{f"requested_{k}": v for k, v in fields["requested"].items()},
-            **{f"slot_{k}": v for k, v in fields["slots"].items()}, **fields["meta"]}  # fmt: skip
-    known = {**{k: v for k, v in first.items() if k not in ("requested", "slots", "meta")},
-             **{f"requested_{k}": v for k, v in first["requested"].items()},
-             **{f"slot_{k}": v for k, v in first["slots"].items()}, **first["meta"]}  # fmt: skip
+    flat = {
+        **{k: v for k, v in fields.items() if k not in ("requested", "slots", "meta")},
+        **{f"requested_{k}": v for k, v in fields["requested"].items()},
+        **{f"slot_{k}": v for k, v in fields["slots"].items()},
+        **fields["meta"],
+    }
+    known = {
+        **{k: v for k, v in first.items() if k not in ("requested", "slots", "meta")},
+        **{f"requested_{k}": v for k, v in first["requested"].items()},
+        **{f"slot_{k}": v for k, v in first["slots"].items()},
+        **first["meta"],
+    }
     for key in sorted(set(flat) | set(known)):
         if flat.get(key) != known.get(key):
             column = {"text": "prompt_text"}.get(key, key)
@@ -348,26 +390,42 @@ def _write_run(
     except ValueError as e:
         raise InputError(str(e), file=file) from None
     spec = AuditSpec(
-        id=_spec_id(out.name), description=f"labels imported from {file.name}",
+        id=_spec_id(out.name),
+        description=f"labels imported from {file.name}",
         prompts=[{"set": f"import:{file.name}"}],
         models=[{"id": _spec_id(m), "generator": "replay", "options": {}} for m in summary.models],
-    )  # fmt: skip
+    )
     ts = provenance.now()
     counts = {"prompts": len(prompts), "images": len(images), "judgements": len(judgements)}
     manifest = RunManifest(
         format_version=FORMAT_VERSION,
-        run_id=out.name, spec=spec.model_dump(mode="json"), created=ts, updated=ts, git=provenance.git_revision(),
-        packages=provenance.package_versions(), host=provenance.host_info(),
+        run_id=out.name,
+        spec=spec.model_dump(mode="json"),
+        created=ts,
+        updated=ts,
+        git=provenance.git_revision(),
+        packages=provenance.package_versions(),
+        host=provenance.host_info(),
         models={m: {"generator": "import", "source": file.name, "spec_id": _spec_id(m)} for m in summary.models},
-        judges={summary.judge_id: {
-            "name": judge or "import", "version": "1", "kind": "import", "revision": digest[:12], "source": str(file),
-            "sha256": digest, "attributes": summary.attributes, **info.manifest(),
-            "label_map": {a: [list(e) for e in v] for a, v in label_map.items()},
-            "abstentions": summary.abstentions, "empty": summary.empty,
-        }},
+        judges={
+            summary.judge_id: {
+                "name": judge or "import",
+                "version": "1",
+                "kind": "import",
+                "revision": digest[:12],
+                "source": str(file),
+                "sha256": digest,
+                "attributes": summary.attributes,
+                **info.manifest(),
+                "label_map": {a: [list(e) for e in v] for a, v in label_map.items()},
+                "abstentions": summary.abstentions,
+                "empty": summary.empty,
+            }
+        },
         stages={"import": StageStatus(status="done", started=ts, ended=ts, new=len(judgements), total=len(judgements))},
-        counts=counts, status="done",
-    )  # fmt: skip
+        counts=counts,
+        status="done",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:

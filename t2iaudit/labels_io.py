@@ -43,8 +43,11 @@ def read_rows(file: str | Path, required: tuple[str, ...] = ()) -> tuple[list[st
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text (undecodable byte at offset {e.start})", file=file,
-                         field=_where_undecodable(data, e.start, file)) from None  # fmt: skip
+        raise InputError(
+            f"not UTF-8 text (undecodable byte at offset {e.start})",
+            file=file,
+            field=_where_undecodable(data, e.start, file),
+        ) from None
     if not text.strip():
         raise InputError("empty file", file=file)
     is_jsonl = file.suffix.lower() in JSONL_SUFFIXES or (
@@ -53,8 +56,11 @@ def read_rows(file: str | Path, required: tuple[str, ...] = ()) -> tuple[list[st
     columns, rows = _jsonl(text, file) if is_jsonl else _csv(text, file)
     for column in required:
         if column not in columns:
-            raise InputError(f"missing required column {column!r} (columns: {', '.join(columns)})",
-                             file=file, field=f"column {column}")  # fmt: skip
+            raise InputError(
+                f"missing required column {column!r} (columns: {', '.join(columns)})",
+                file=file,
+                field=f"column {column}",
+            )
     if not rows:
         raise InputError("no data rows", file=file)
     return columns, rows, not is_jsonl
@@ -74,8 +80,9 @@ def _csv(text: str, file: Path) -> tuple[list[str], list[Row]]:
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > len(header):
-                raise InputError(f"{len(cells)} cells but the header has {len(header)} columns", file=file,
-                                 field=f"row {number}")  # fmt: skip
+                raise InputError(
+                    f"{len(cells)} cells but the header has {len(header)} columns", file=file, field=f"row {number}"
+                )
             values = {h: (cells[i].strip() if i < len(cells) else None) for i, h in enumerate(header)}
             rows.append(Row(f"row {number}", values))
     except csv.Error as e:

@@ -26,10 +26,17 @@ def _lines(run: Path, name: str) -> list[dict]:
 def _fingerprint(run: Path) -> dict:
     """What must match between an interrupted-and-resumed run and an uninterrupted one."""
     images = sorted((d["image_id"], d["sha256"], d["seed"]) for d in _lines(run, "images.jsonl"))
-    judgements = sorted((d["image_id"], d["judge_id"], d["attribute"], d["label"],
-                         json.dumps(d["scores"], sort_keys=True)) for d in _lines(run, "judgements.jsonl"))  # fmt: skip
-    metrics = sorted(json.dumps({k: d[k] for k in ("metric", "attribute", "scope", "value", "ci_low", "ci_high", "n",
-                                                   "n_unknown")}, sort_keys=True) for d in _lines(run, "metrics.jsonl"))  # fmt: skip
+    judgements = sorted(
+        (d["image_id"], d["judge_id"], d["attribute"], d["label"], json.dumps(d["scores"], sort_keys=True))
+        for d in _lines(run, "judgements.jsonl")
+    )
+    metrics = sorted(
+        json.dumps(
+            {k: d[k] for k in ("metric", "attribute", "scope", "value", "ci_low", "ci_high", "n", "n_unknown")},
+            sort_keys=True,
+        )
+        for d in _lines(run, "metrics.jsonl")
+    )
     return {"images": images, "judgements": judgements, "metrics": metrics}
 
 
@@ -86,8 +93,11 @@ def test_smoke_audit_runs_every_judge_kind_with_scores_and_raw_outputs(smoke_run
     captions = [d for d in judgements if d["judge_id"] == kinds["caption"]]
     assert all(isinstance(d["raw"], str) for d in captions if d["label"] == "text")
     metrics = _lines(smoke_run, "metrics.jsonl")
-    kappas = {(m["attribute"], m["scope"]["judge_id"], m["scope"]["judge_id_b"]) for m in metrics
-              if m["metric"] == "J1_cohen_kappa"}  # fmt: skip
+    kappas = {
+        (m["attribute"], m["scope"]["judge_id"], m["scope"]["judge_id_b"])
+        for m in metrics
+        if m["metric"] == "J1_cohen_kappa"
+    }
     pairs = {frozenset((j, k)) for a, j, k in kappas if a == "gender"}
     clips = frozenset(jid for jid, info in manifest["judges"].items() if info["kind"] == "clip")
     assert clips in pairs  # the two CLIP backends are compared
@@ -149,8 +159,9 @@ def test_rerun_adds_nothing_and_loads_no_model(smoke_run, monkeypatch):
 def test_stage_commands_work_on_an_existing_run(smoke_run):
     runner = CliRunner()
     for stage in ("generate", "judge", "metrics", "report"):
-        result = runner.invoke(app, [stage, str(smoke_run), "--quiet"] if stage in ("generate", "judge")
-                               else [stage, str(smoke_run)])  # fmt: skip
+        result = runner.invoke(
+            app, [stage, str(smoke_run), "--quiet"] if stage in ("generate", "judge") else [stage, str(smoke_run)]
+        )
         assert result.exit_code == 0, result.output
         assert "0 new" in result.output or stage in ("metrics", "report")
 
@@ -218,6 +229,9 @@ def test_smoke_run_intervals_contain_their_values(smoke_run):
     rows = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
     checked = [r for r in rows if r["value"] is not None and r["ci_low"] is not None and r["ci_high"] is not None]
     assert len(checked) > 100
-    outside = [(r["metric"], r["value"], r["ci_low"], r["ci_high"]) for r in checked
-               if not r["ci_low"] <= r["value"] <= r["ci_high"]]  # fmt: skip
+    outside = [
+        (r["metric"], r["value"], r["ci_low"], r["ci_high"])
+        for r in checked
+        if not r["ci_low"] <= r["value"] <= r["ci_high"]
+    ]
     assert not outside, outside[:5]

@@ -55,8 +55,9 @@ def test_batch_gives_one_judgement_per_image_and_attribute(face_judge, astronaut
 
 def test_confidence_threshold_from_yaml_turns_labels_unknown(astronaut):
     base = load_judge_config("face-age-gender")
-    strict = FaceJudgeConfig.model_validate({**base.model_dump(), "min_gender_probability": 0.999,
-                                             "min_age_probability": 0.99})  # fmt: skip
+    strict = FaceJudgeConfig.model_validate(
+        {**base.model_dump(), "min_gender_probability": 0.999, "min_age_probability": 0.99}
+    )
     assert strict.judge_id() != base.judge_id()
     out = _by_attr(build_judge(strict, JudgeContext()).judge([JudgeInput("a", astronaut, PROMPT)]))
     assert out["gender"].label == "unknown" and out["gender"].scores["female"] > 0.8  # scores kept

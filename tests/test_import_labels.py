@@ -88,8 +88,10 @@ def test_yaml_map_jsonl_input_and_observed_labels(tmp_path: Path):
 
 
 def test_attribute_option_and_metadata_columns(tmp_path: Path):
-    f = write(tmp_path / "l.csv", "image_id,model_id,prompt_id,hair,annotator_team,expected_people\n"
-                                  "i1,m,p,short,a,2\ni2,m,p,long,a,2\n")  # fmt: skip
+    f = write(
+        tmp_path / "l.csv",
+        "image_id,model_id,prompt_id,hair,annotator_team,expected_people\ni1,m,p,short,a,2\ni2,m,p,long,a,2\n",
+    )
     with pytest.raises(InputError, match="no attribute column: name them with --attribute"):
         import_labels(f, tmp_path / "run")
     summary = import_labels(f, tmp_path / "run", attributes=["hair"])
@@ -111,20 +113,40 @@ BAD = [
     ("l.csv", "", "empty file", None),
     ("l.csv", "image_id,model_id,gender\ni,m,f\n", "missing required column 'prompt_id'", "column prompt_id"),
     ("l.csv", b"image_id,model_id,prompt_id,gender\ni,m,p,f\xe9\n", "not UTF-8", "row 2, column gender"),
-    ("l.csv", "image_id,model_id,prompt_id,gender\ni,m,p,f\ni,m,q,m\n", "duplicate image id 'i' (first at row 2)",
-     "row 3, column image_id"),
+    (
+        "l.csv",
+        "image_id,model_id,prompt_id,gender\ni,m,p,f\ni,m,q,m\n",
+        "duplicate image id 'i' (first at row 2)",
+        "row 3, column image_id",
+    ),
     ("l.csv", "image_id,model_id,prompt_id,gender\ni,m,,f\n", "empty value", "row 2, column prompt_id"),
-    ("l.csv", "image_id,model_id,prompt_id,gender,cat\ni,m,p,f,a\nj,m,p,f,b\n", "one value per prompt",
-     "row 3, column cat"),
-    ("l.csv", "image_id,model_id,prompt_id,gender,gender\ni,m,p,f,f\n", "duplicate column 'gender'",
-     "row 1, column gender"),
+    (
+        "l.csv",
+        "image_id,model_id,prompt_id,gender,cat\ni,m,p,f,a\nj,m,p,f,b\n",
+        "one value per prompt",
+        "row 3, column cat",
+    ),
+    (
+        "l.csv",
+        "image_id,model_id,prompt_id,gender,gender\ni,m,p,f,f\n",
+        "duplicate column 'gender'",
+        "row 1, column gender",
+    ),
     ("l.csv", "image_id,model_id,prompt_id,gender\ni,m,p,f,extra\n", "5 cells", "row 2"),
     ("l.csv", "image_id,model_id,prompt_id,gender,seed\ni,m,p,f,x\n", "'x' is not an integer", "row 2, column seed"),
-    ("l.jsonl", '{"image_id": "i", "model_id": "m", "prompt_id": "p", "gender": "f"}\n{oops\n', "not valid JSON",
-     "line 2"),
-    ("l.jsonl", '{"image_id": "i", "model_id": "m", "prompt_id": "p", "gender": ["f"]}\n', "nested values",
-     "line 1, column gender"),
-]  # fmt: skip
+    (
+        "l.jsonl",
+        '{"image_id": "i", "model_id": "m", "prompt_id": "p", "gender": "f"}\n{oops\n',
+        "not valid JSON",
+        "line 2",
+    ),
+    (
+        "l.jsonl",
+        '{"image_id": "i", "model_id": "m", "prompt_id": "p", "gender": ["f"]}\n',
+        "nested values",
+        "line 1, column gender",
+    ),
+]
 
 
 @pytest.mark.parametrize(("name", "content", "message", "field"), BAD)
@@ -162,8 +184,9 @@ def test_cli_import_labels(tmp_path: Path, runner):
     result = cli.invoke(app, args + ["--json"])
     assert result.exit_code == 2 and "already exists" in result.output
     yaml_map = write(tmp_path / "map.yaml", "gender:\n  f*: female\n")
-    result = cli.invoke(app, ["import-labels", str(f), "--out", str(tmp_path / "r2"), "--label-map", str(yaml_map),
-                              "--json"])  # fmt: skip
+    result = cli.invoke(
+        app, ["import-labels", str(f), "--out", str(tmp_path / "r2"), "--label-map", str(yaml_map), "--json"]
+    )
     # "Male" is the canonical label, "??" an abstention; "woman" is no label: the import stops,
     # naming it and the --map that fixes it, and writes nothing.
     assert result.exit_code == 2 and not (tmp_path / "r2").exists()

@@ -250,9 +250,15 @@ def test_open_clip_builtin_name_with_checkpoint_file(context: JudgeContext, tmp_
     open_clip.add_model_config(tmp_path)
     weights = resolve_tiny("tiny:clip-openclip", context.model_cache) / "open_clip_model.safetensors"
     config = ClipJudgeConfig.model_validate(
-        {"id": "file", "kind": "clip", "backend": "open_clip", "model": "T2iauditTinyViT",
-         "pretrained": str(weights), "checks": ["clipscore"]}
-    )  # fmt: skip
+        {
+            "id": "file",
+            "kind": "clip",
+            "backend": "open_clip",
+            "model": "T2iauditTinyViT",
+            "pretrained": str(weights),
+            "checks": ["clipscore"],
+        }
+    )
     judge = build_clip_judge(config, context)
     assert judge.revision.startswith("T2iauditTinyViT/open_clip_model.safetensors@sha256:")
     assert len(judge.judge(make_items(2))) == 2
@@ -262,9 +268,15 @@ def test_open_clip_tag_offline_is_a_clear_error(context: JudgeContext) -> None:
     from t2iaudit.errors import InputError
 
     config = ClipJudgeConfig.model_validate(
-        {"id": "tag", "kind": "clip", "backend": "open_clip", "model": "ViT-B-32", "pretrained": "no-such-tag",
-         "checks": ["clipscore"]}
-    )  # fmt: skip
+        {
+            "id": "tag",
+            "kind": "clip",
+            "backend": "open_clip",
+            "model": "ViT-B-32",
+            "pretrained": "no-such-tag",
+            "checks": ["clipscore"],
+        }
+    )
     with pytest.raises(InputError, match="no pretrained tag"):
         build_clip_judge(config, context)
 

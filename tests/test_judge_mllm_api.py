@@ -78,9 +78,13 @@ class FakeServer:
             content = REPLIES.get(mode, REPLIES["valid"])
             message = {"role": "assistant", "content": content if mode != "null_content" else None}
             return JSONResponse(
-                {"id": "x", "object": "chat.completion", "model": body["model"],
-                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
-            )  # fmt: skip
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                }
+            )
 
         self.app = app
 
@@ -110,8 +114,22 @@ def server() -> Iterator[tuple[FakeServer, str]]:
     sock.close()
 
 
-MODES = ["valid", "fenced", "prose", "says_unknown", "malformed", "empty", "no_field", "out_of_options",
-         "slow", "http500", "http400", "flaky", "no_choices", "null_content"]  # fmt: skip
+MODES = [
+    "valid",
+    "fenced",
+    "prose",
+    "says_unknown",
+    "malformed",
+    "empty",
+    "no_field",
+    "out_of_options",
+    "slow",
+    "http500",
+    "http400",
+    "flaky",
+    "no_choices",
+    "null_content",
+]
 
 
 def api_config(base_url: str, **api: Any) -> MllmJudgeConfig:
@@ -127,12 +145,24 @@ def api_config(base_url: str, **api: Any) -> MllmJudgeConfig:
         "options": ["0", "1", "2", "3+", "unknown"],
         "answers": {"3+": "3 or more"},
     }
-    settings = {"base_url": base_url, "timeout_s": TIMEOUT_S, "max_retries": 2, "retry_backoff_s": 0.0,
-                "concurrency": 8, **api}  # fmt: skip
+    settings = {
+        "base_url": base_url,
+        "timeout_s": TIMEOUT_S,
+        "max_retries": 2,
+        "retry_backoff_s": 0.0,
+        "concurrency": 8,
+        **api,
+    }
     return MllmJudgeConfig.model_validate(
-        {"id": "fake-api", "kind": "mllm", "backend": "openai", "model": "fake-vlm", "api": settings,
-         "questions": questions}
-    )  # fmt: skip
+        {
+            "id": "fake-api",
+            "kind": "mllm",
+            "backend": "openai",
+            "model": "fake-vlm",
+            "api": settings,
+            "questions": questions,
+        }
+    )
 
 
 def make_items(n: int) -> list[JudgeInput]:

@@ -49,9 +49,15 @@ metrics: {bootstrap_resamples: 50}
 
 
 def test_replay_audit_judges_the_given_files(tmp_path, astronaut):
-    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"],
-                                              ["room.png", "astronauts/photo/an-empty-room"],
-                                              ["astro.png", "astronauts/photo/an-astronaut"]])  # fmt: skip
+    spec = _make_replay(
+        tmp_path,
+        astronaut,
+        [
+            ["astro.png", "astronauts/photo/an-astronaut"],
+            ["room.png", "astronauts/photo/an-empty-room"],
+            ["astro.png", "astronauts/photo/an-astronaut"],
+        ],
+    )
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -62,17 +68,21 @@ def test_replay_audit_judges_the_given_files(tmp_path, astronaut):
         "closed-model/astronauts/photo/an-empty-room/0",
     ]
     assert all(d["seed"] is None for d in images)
-    labels = {(j["image_id"].split("/")[-2], j["attribute"]): j["label"]
-              for j in map(json.loads, (out / "judgements.jsonl").read_text().splitlines())}  # fmt: skip
+    labels = {
+        (j["image_id"].split("/")[-2], j["attribute"]): j["label"]
+        for j in map(json.loads, (out / "judgements.jsonl").read_text().splitlines())
+    }
     assert labels[("an-astronaut", "gender")] == "female"
     assert labels[("an-empty-room", "person_count")] == "0"
 
 
 @pytest.mark.parametrize(
     ("rows", "field"),
-    [([["missing.png", "astronauts/photo/an-astronaut"]], "row 2, column file"),
-     ([["astro.png", "astronauts/photo/nobody"]], "row 2, column prompt_id")],
-)  # fmt: skip
+    [
+        ([["missing.png", "astronauts/photo/an-astronaut"]], "row 2, column file"),
+        ([["astro.png", "astronauts/photo/nobody"]], "row 2, column prompt_id"),
+    ],
+)
 def test_bad_mapping_names_csv_row_and_column(tmp_path, astronaut, rows, field):
     spec = _make_replay(tmp_path, astronaut, rows)
     result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(tmp_path / "run"), "--quiet"])
@@ -81,8 +91,11 @@ def test_bad_mapping_names_csv_row_and_column(tmp_path, astronaut, rows, field):
 
 
 def test_calibration_set_is_judged_once_and_corrects_shares(tmp_path, astronaut):
-    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"],
-                                              ["room.png", "astronauts/photo/an-empty-room"]])  # fmt: skip
+    spec = _make_replay(
+        tmp_path,
+        astronaut,
+        [["astro.png", "astronauts/photo/an-astronaut"], ["room.png", "astronauts/photo/an-empty-room"]],
+    )
     cal = tmp_path / "cal"
     cal.mkdir()
     astronaut.save(cal / "a.png")

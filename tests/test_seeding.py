@@ -10,15 +10,27 @@ from t2iaudit.generators.diffusers import DiffusersConfig, DiffusersGenerator
 from t2iaudit.run.store import RunStore
 from t2iaudit.types import Prompt
 
-PROMPTS = [Prompt(prompt_id=f"s/t/{i}", set_id="s", template_id="t", text=t)
-           for i, t in enumerate(["a photo of a nurse", "a photo of a CEO", "a photo of a chef", "a photo of a pilot"])]  # fmt: skip
+PROMPTS = [
+    Prompt(prompt_id=f"s/t/{i}", set_id="s", template_id="t", text=t)
+    for i, t in enumerate(["a photo of a nurse", "a photo of a CEO", "a photo of a chef", "a photo of a pilot"])
+]
 
 
 def test_seed_depends_on_every_part_and_nothing_else():
     s = derive_seed(0, "m", "p", 0)
     assert s == derive_seed(0, "m", "p", 0)
-    assert len({s, derive_seed(1, "m", "p", 0), derive_seed(0, "n", "p", 0),
-                derive_seed(0, "m", "q", 0), derive_seed(0, "m", "p", 1)}) == 5  # fmt: skip
+    assert (
+        len(
+            {
+                s,
+                derive_seed(1, "m", "p", 0),
+                derive_seed(0, "n", "p", 0),
+                derive_seed(0, "m", "q", 0),
+                derive_seed(0, "m", "p", 1),
+            }
+        )
+        == 5
+    )
     assert 0 <= s < 2**63
 
 

@@ -93,8 +93,12 @@ def test_unknown_slot_in_prompt_set_names_prompt_file(tmp_path):
 
 @pytest.mark.parametrize("bad", ["stepz: 2", "generator: nope"])
 def test_cli_exits_nonzero_and_writes_nothing(tmp_path, bad):
-    path = _write(tmp_path, GOOD.replace("steps: 2", bad) if "stepz" in bad else
-                  GOOD.replace("    model: tiny:sd15", f"    {bad}\n    model: tiny:sd15"))  # fmt: skip
+    path = _write(
+        tmp_path,
+        GOOD.replace("steps: 2", bad)
+        if "stepz" in bad
+        else GOOD.replace("    model: tiny:sd15", f"    {bad}\n    model: tiny:sd15"),
+    )
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["audit", str(path), "--out", str(out)])
     assert result.exit_code == 2

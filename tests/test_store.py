@@ -12,8 +12,14 @@ from t2iaudit.types import Judgement, Prompt
 
 
 def _j(i: int) -> Judgement:
-    return Judgement(image_id=f"m/p/{i}", judge_id="j@1#x", attribute="gender", label="female",
-                     scores={"female": 0.9, "male": 0.1}, raw={"n": i})  # fmt: skip
+    return Judgement(
+        image_id=f"m/p/{i}",
+        judge_id="j@1#x",
+        attribute="gender",
+        label="female",
+        scores={"female": 0.9, "male": 0.1},
+        raw={"n": i},
+    )
 
 
 def test_records_round_trip(tmp_path):
@@ -110,8 +116,9 @@ def test_corrupt_image_is_an_input_error_naming_the_file(tmp_path):
     store = RunStore(tmp_path)
     rel, sha = store.save_image(Image.new("RGB", (8, 8)))
     (tmp_path / rel).write_bytes(b"not a png")
-    record = ImageRecord(image_id="m/p/0", model_id="m", prompt_id="p", replicate=0, seed=1, path=rel,
-                         sha256=sha, width=8, height=8)  # fmt: skip
+    record = ImageRecord(
+        image_id="m/p/0", model_id="m", prompt_id="p", replicate=0, seed=1, path=rel, sha256=sha, width=8, height=8
+    )
     with pytest.raises(InputError, match="m/p/0") as err:
         store.load_image(record)
     assert err.value.file == str(tmp_path / rel)
@@ -126,10 +133,15 @@ def test_a_second_writer_process_is_refused(tmp_path):
 
     run = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from t2iaudit.run.store import RunStore; RunStore({str(run)!r}).acquire_lock(); "
-                               "print('locked', flush=True); import time; time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            f"from t2iaudit.run.store import RunStore; RunStore({str(run)!r}).acquire_lock(); "
+            "print('locked', flush=True); import time; time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(InputError, match=f"pid {holder.pid}"):

@@ -53,8 +53,10 @@ def import_labels_command(
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
         return
-    typer.echo(f"imported {summary.images} images, {summary.prompts} prompts, models {', '.join(summary.models)} "
-               f"into {summary.out} (judge {summary.judge_id})")  # fmt: skip
+    typer.echo(
+        f"imported {summary.images} images, {summary.prompts} prompts, models {', '.join(summary.models)} "
+        f"into {summary.out} (judge {summary.judge_id})"
+    )
     for attribute, labels in summary.attributes.items():
         counts = summary.label_counts.get(attribute, {})
         shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -98,8 +100,17 @@ def judge_fairness_command(
         raise InputError(f"{frame[score][bad].iloc[0]!r} is not a number", file=table, field=f"{where}, column {score}")
     frame[score] = values
     try:
-        report = judge_fairness_report(frame, score, group, by=by, normalize=normalize, weighting=weighting,  # type: ignore[arg-type]
-                                       tolerance=tolerance, resamples=resamples, seed=seed)  # fmt: skip
+        report = judge_fairness_report(
+            frame,
+            score,
+            group,
+            by=by,
+            normalize=normalize,
+            weighting=weighting,  # type: ignore[arg-type]
+            tolerance=tolerance,
+            resamples=resamples,
+            seed=seed,
+        )
     except ValueError as e:
         raise InputError(str(e), file=table, field=f"column {score}") from None
     typer.echo(json.dumps(report, indent=2, sort_keys=True))

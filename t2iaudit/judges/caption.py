@@ -106,9 +106,15 @@ class CaptionJudge:
             for item, text in zip(batch, texts):
                 text = " ".join(text.split())
                 out.append(
-                    Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=CAPTION,
-                              label="text" if text else UNKNOWN, scores={}, raw=text)
-                )  # fmt: skip
+                    Judgement(
+                        image_id=item.image_id,
+                        judge_id=self.judge_id,
+                        attribute=CAPTION,
+                        label="text" if text else UNKNOWN,
+                        scores={},
+                        raw=text,
+                    )
+                )
         return out
 
 

@@ -332,11 +332,12 @@ class ClipJudge:
             row.extend(self._checks(images[i], prompt_emb.get(item.prompt.text)))
             rows.append(row)
         return [
-            Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=attr, label=label,
-                      scores=scores, raw=raw)
+            Judgement(
+                image_id=item.image_id, judge_id=self.judge_id, attribute=attr, label=label, scores=scores, raw=raw
+            )
             for item, row in zip(batch, rows)
             for attr, label, scores, raw in row
-        ]  # fmt: skip
+        ]
 
     def _checks(self, image: Any, prompt: Any) -> list[tuple[str, str, dict[str, float], Any]]:
         out = []

@@ -345,9 +345,15 @@ class MllmJudge:
             if subject is not None:
                 raw["subject"] = subject
             out.append(
-                Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=name,
-                          label=decide(probs, q), scores=probs, raw=raw)
-            )  # fmt: skip
+                Judgement(
+                    image_id=item.image_id,
+                    judge_id=self.judge_id,
+                    attribute=name,
+                    label=decide(probs, q),
+                    scores=probs,
+                    raw=raw,
+                )
+            )
         return out
 
 

@@ -129,7 +129,6 @@ def calibration_file(store: RunStore, config: JudgeConfig) -> Path:
 
 def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path: str, batch_size: int) -> Path:
     """Judge the calibration images of ``csv_path`` unless already done; returns the output CSV."""
-    from t2iaudit.fileio import write_atomic
     from t2iaudit.judges.base import JudgeInput
 
     out = calibration_file(store, config)
@@ -160,5 +159,5 @@ def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path
         row += [cal.truth[a][i] or "" for a in attributes]
         row += [judged[a].get(i, "") for a in attributes]
         writer.writerow(row)
-    write_atomic(out, buf.getvalue().encode("utf-8"))
+    store.write_text(out.relative_to(store.root).as_posix(), buf.getvalue())
     return out

@@ -317,9 +317,9 @@ def test_user_table_takes_precedence_over_the_prompt_sets_reference_per_attribut
 
 
 def test_audit_spec_references_are_checked_at_load_and_kept_in_the_run(tmp_path, astronaut):
-    from tests.test_replay import _make_replay
+    from tests.helpers import replay_spec
 
-    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]] * 2)
+    spec = replay_spec(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]] * 2)
     astro = "astronauts/photo/an-astronaut"
     write_csv(tmp_path / "bad.csv", [[astro, "gender", "female", 0.3], ["astronauts/photo/x", "gender", "male", 1]])
     spec.write_text(spec.read_text() + "references: [bad.csv]\n")

@@ -37,7 +37,7 @@ def import_labels_command(
     Attributes of the vocabulary take their canonical labels; abstention words (unclear, n/a,
     no person, ...) become unknown and are counted; other values need --map (docs/labels.md).
     """
-    from t2iaudit.labels_import import (
+    from t2iaudit.labels.importer import (
         import_labels,
         load_label_map,
         merge_maps,
@@ -83,7 +83,7 @@ def judge_fairness_command(
     """MJ-Bench judge fairness (ACC, NDS, GES, x100) of a score across demographic variants."""
     import pandas as pd
 
-    from t2iaudit.labels_io import read_rows
+    from t2iaudit.labels.files import read_rows
     from t2iaudit.metrics.fairness import judge_fairness_report
 
     if normalize not in ("minmax", "none"):

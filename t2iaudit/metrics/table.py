@@ -124,7 +124,8 @@ def load_table(run_dir: str | Path) -> JudgementTable:
         references.update(load_references(name))
     tables = manifest.get("reference_tables") or []
     if tables:  # users' own reference tables take precedence for the prompts they list
-        from t2iaudit.reference_tables import apply_tables, attribute_label_sets, load_stored_tables
+        from t2iaudit.reference_tables import apply_tables, attribute_label_sets
+        from t2iaudit.run.references import load_stored_tables
 
         prompt_ids = [str(p["prompt_id"]) for p in prompts]
         loaded = load_stored_tables(store.root, tables, attribute_label_sets(label_sets), prompt_ids)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from t2iaudit.cli.labels import register
 from t2iaudit.errors import InputError
-from t2iaudit.labels_import import import_labels, load_label_map, merge_maps, parse_map_options
+from t2iaudit.labels.importer import import_labels, load_label_map, merge_maps, parse_map_options
 from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
 from t2iaudit.metrics.table import load_table
 from t2iaudit.run.store import RunStore

@@ -15,7 +15,7 @@ metric, comparison and report works on imported labels. Format:
 - every other column is prompt metadata (``Prompt.meta``: metrics can group on it; e.g.
   ``fixed_<attr>`` marks context-fixed attributes for H6). It must have one value per prompt.
 
-Raw label values become labels as ``t2iaudit.labels_map`` describes: attributes of the
+Raw label values become labels as ``t2iaudit.labels.mapping`` describes: attributes of the
 vocabulary (``gender``, ``age``, ``race``, ``race_fairface``, ``skin_tone``, ``person_count``,
 ...) take their canonical labels (matched ignoring case); common abstention words ("unclear",
 "n/a", "no person", "can't tell", ...) and empty cells become ``unknown`` and are counted
@@ -31,18 +31,15 @@ into place.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from t2iaudit.errors import InputError
-from t2iaudit.labels_io import Row, read_rows
-from t2iaudit.labels_map import (  # noqa: F401 - the label-map API, re-exported
+from t2iaudit.labels.files import Row, read_rows
+from t2iaudit.labels.mapping import (  # noqa: F401 - the label-map API, re-exported
     LabelMap,
     Mapper,
     load_label_map,
@@ -380,8 +377,9 @@ def _write_run(
     tables: list[Any],
 ) -> None:
     from t2iaudit.run import provenance
-    from t2iaudit.run.manifest import FORMAT_VERSION, RunManifest, StageStatus
-    from t2iaudit.run.store import RunStore
+    from t2iaudit.run.imported import write_imported_run
+    from t2iaudit.run.lifecycle import new_manifest
+    from t2iaudit.run.manifest import StageStatus
     from t2iaudit.spec import AuditSpec
 
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -397,15 +395,9 @@ def _write_run(
     )
     ts = provenance.now()
     counts = {"prompts": len(prompts), "images": len(images), "judgements": len(judgements)}
-    manifest = RunManifest(
-        format_version=FORMAT_VERSION,
-        run_id=out.name,
-        spec=spec.model_dump(mode="json"),
-        created=ts,
-        updated=ts,
-        git=provenance.git_revision(),
-        packages=provenance.package_versions(),
-        host=provenance.host_info(),
+    manifest = new_manifest(
+        out.name,
+        spec,
         models={m: {"generator": "import", "source": file.name, "spec_id": _spec_id(m)} for m in summary.models},
         judges={
             summary.judge_id: {
@@ -426,20 +418,4 @@ def _write_run(
         counts=counts,
         status="done",
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
-        store = RunStore(tmp)
-        store.write_prompts(prompts)
-        store.append_images(images)
-        store.append_judgements(judgements)
-        if tables:
-            from t2iaudit.reference_tables import store_tables
-
-            manifest = manifest.model_copy(update={"reference_tables": store_tables(tmp, tables)})
-        store.write_manifest(manifest)
-        os.replace(tmp, out)  # an empty existing directory is replaced too
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_imported_run(out, manifest, prompts, images, judgements, tables)

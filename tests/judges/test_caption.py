@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
-from PIL import Image
 
-from t2iaudit.judges.base import JudgeContext, JudgeInput
+from t2iaudit.judges.base import JudgeContext
 from t2iaudit.judges.caption import CaptionJudge, CaptionJudgeConfig
 from t2iaudit.judges.loader import build_judge, load_judge_config
 from t2iaudit.tiny.vlm import CAPTION_WORDS
-from t2iaudit.types import UNKNOWN, Prompt
-
-
-@pytest.fixture(scope="session")
-def context(tiny_cache: Path) -> JudgeContext:
-    """The session's shared tiny-model cache (tests/conftest.py): each tiny model is built once."""
-    return JudgeContext(device="cpu", model_cache=tiny_cache)
+from t2iaudit.types import UNKNOWN
+from tests.judges.conftest import judge_inputs
 
 
 @pytest.fixture(scope="session")
 def blip(context: JudgeContext) -> CaptionJudge:
     return build_judge(load_judge_config("tiny-caption"), context)  # type: ignore[return-value]
-
-
-def make_items(n: int) -> list[JudgeInput]:
-    rng = np.random.default_rng(2)
-    prompt = Prompt(prompt_id="p", set_id="s", template_id="t", text="a photo of a chef")
-    return [
-        JudgeInput(f"img{i}", Image.fromarray(rng.integers(0, 255, (32 + i, 48, 3), dtype=np.uint8)), prompt)
-        for i in range(n)
-    ]
 
 
 def test_blip_captions_a_batch(blip: CaptionJudge) -> None:
@@ -45,7 +27,7 @@ def test_blip_captions_a_batch(blip: CaptionJudge) -> None:
 
     blip.model.generate = counting
     try:
-        out = blip.judge(make_items(5))
+        out = blip.judge(judge_inputs(5, seed=2, size=(32, 48), texts=("a photo of a chef",), prompt_ids="p"))
     finally:
         del blip.model.generate
     assert blip.attributes == {"caption": []}
@@ -65,7 +47,7 @@ def test_batch_size_does_not_change_captions(blip: CaptionJudge, context: JudgeC
     data = blip.config.model_dump()
     data["batch_size"] = 2
     small = CaptionJudge(CaptionJudgeConfig.model_validate(data), context)
-    items = make_items(5)
+    items = judge_inputs(5, seed=2, size=(32, 48), texts=("a photo of a chef",), prompt_ids="p")
     assert [j.raw for j in small.judge(items)] == [j.raw for j in blip.judge(items)]
 
 
@@ -73,7 +55,9 @@ def test_conditional_prefix(context: JudgeContext) -> None:
     config = CaptionJudgeConfig(
         id="blip-prefix", model="tiny:blip", dtype="float32", prompt="a photo of", max_new_tokens=4
     )
-    [j] = CaptionJudge(config, context).judge(make_items(1))
+    [j] = CaptionJudge(config, context).judge(
+        judge_inputs(1, seed=2, size=(32, 48), texts=("a photo of a chef",), prompt_ids="p")
+    )
     assert j.raw.startswith("a photo of")  # BLIP returns the prefix with the continuation
 
 
@@ -81,7 +65,7 @@ def test_chat_vlm_as_captioner(context: JudgeContext) -> None:
     config = CaptionJudgeConfig(id="llava-caption", model="tiny:llava", dtype="float32", max_new_tokens=4)
     judge = CaptionJudge(config, context)
     assert judge.chat
-    out = judge.judge(make_items(3))
+    out = judge.judge(judge_inputs(3, seed=2, size=(32, 48), texts=("a photo of a chef",), prompt_ids="p"))
     assert len(out) == 3
     # Only the generated continuation is kept, never the chat prompt.
     assert all("<|user|>" not in j.raw and "Describe" not in j.raw for j in out)
@@ -98,5 +82,5 @@ def test_config_rejects_unknown_fields() -> None:
 def test_real_blip_captions(context: JudgeContext) -> None:
     """Needs Salesforce/blip-image-captioning-base in the local hub cache."""
     judge = build_judge(load_judge_config("caption-blip-base"), context)
-    [j] = judge.judge(make_items(1))
+    [j] = judge.judge(judge_inputs(1, seed=2, size=(32, 48), texts=("a photo of a chef",), prompt_ids="p"))
     assert j.label == "text" and j.raw

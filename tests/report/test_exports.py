@@ -14,7 +14,7 @@ from t2iaudit.calibration import load_calibration
 from t2iaudit.cli import app
 from t2iaudit.errors import InputError
 from t2iaudit.report.labelling import draw, sample_for_labelling
-from tests.report_builders import build_run, mostly
+from tests.report.builders import build_run, mostly
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from t2iaudit.cli import app
-from tests.report_builders import Page, add_metrics, assert_self_contained, build_run, mostly
+from tests.report.builders import Page, add_metrics, assert_self_contained, build_run, mostly
 
 SECTIONS = ("verdict", "prompt-sets", "adherence", "judge-validity", "contact-sheets", "provenance", "limitations")
 

@@ -8,7 +8,7 @@ from t2iaudit.report.roles import infer_role, judge_roles
 from t2iaudit.report.rundata import load_run_data
 from t2iaudit.report.trust import assess
 from t2iaudit.report.verdict import build_verdict
-from tests.report_builders import always, build_run, mostly
+from tests.report.builders import always, build_run, mostly
 
 A, B = "alpha@1#aaaa", "beta@1#bbbb"
 LENIENT = ReportOptions(require_calibration=False)

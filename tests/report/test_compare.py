@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from t2iaudit.cli import app
 from t2iaudit.metrics.compare import Between, compare, load_runs, records
 from t2iaudit.report.compare_report import build_comparisons
-from tests.report_builders import Page, assert_self_contained, build_run, mostly
+from tests.report.builders import Page, assert_self_contained, build_run, mostly
 
 J = "a@1#x"
 

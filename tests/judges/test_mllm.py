@@ -13,12 +13,7 @@ from t2iaudit.judges.base import JudgeContext, JudgeInput
 from t2iaudit.judges.loader import build_judge, load_judge_config
 from t2iaudit.judges.mllm import MllmJudge, MllmJudgeConfig, ScoredSequence
 from t2iaudit.types import UNKNOWN, Prompt
-
-
-@pytest.fixture(scope="session")
-def context(tiny_cache: Path) -> JudgeContext:
-    """The session's shared tiny-model cache (tests/conftest.py): each tiny model is built once."""
-    return JudgeContext(device="cpu", model_cache=tiny_cache)
+from tests.judges.conftest import judge_inputs
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +21,9 @@ def judge(context: JudgeContext) -> MllmJudge:
     return build_judge(load_judge_config("tiny-mllm"), context)  # type: ignore[return-value]
 
 
-def make_items(n: int) -> list[JudgeInput]:
-    rng = np.random.default_rng(1)
-    out = []
-    for i in range(n):
-        slots = {"occupation": "nurse"} if i % 2 == 0 else {}
-        prompt = Prompt(prompt_id=f"p{i}", set_id="s", template_id="t", text=f"a photo {i}", slots=slots)
-        image = Image.fromarray(rng.integers(0, 255, (30 + 5 * i, 50, 3), dtype=np.uint8))
-        out.append(JudgeInput(image_id=f"img{i}", image=image, prompt=prompt))
-    return out
+MLLM_ITEMS = dict(
+    seed=1, size=(30, 50), grow=5, texts=("a photo {i}",), prompt_ids="p{i}", slots={"occupation": "nurse"}
+)
 
 
 def with_config(judge: MllmJudge, **changes: object) -> MllmJudge:
@@ -44,7 +33,7 @@ def with_config(judge: MllmJudge, **changes: object) -> MllmJudge:
 
 
 def test_end_to_end_labels_and_probabilities(judge: MllmJudge) -> None:
-    items = make_items(3)
+    items = judge_inputs(3, **MLLM_ITEMS)
     out = judge.judge(items)
     assert judge.attributes == {
         "gender": ["female", "male"],
@@ -68,7 +57,7 @@ def test_end_to_end_labels_and_probabilities(judge: MllmJudge) -> None:
 
 
 def test_batched_scoring_matches_one_at_a_time(judge: MllmJudge) -> None:
-    items = make_items(3)
+    items = judge_inputs(3, **MLLM_ITEMS)
     requests = [
         (items[0].image, "How many?", "person_count"),
         (items[1].image, "A longer question, so that the padding differs between rows?", "person_count"),
@@ -88,7 +77,7 @@ def test_single_token_fast_path_equals_full_scoring(judge: MllmJudge) -> None:
     ids = [scorer.tokenizer(a, add_special_tokens=False)["input_ids"] for a in ["a", "b", "?"]]
     assert all(len(i) == 1 for i in ids)
     scorer.option_ids["letter"] = ids
-    image = make_items(1)[0].image
+    image = judge_inputs(1, **MLLM_ITEMS)[0].image
     try:
         fast = scorer.score([(image, "Pick one", "letter")])[0]
     finally:
@@ -102,7 +91,7 @@ def test_single_token_fast_path_equals_full_scoring(judge: MllmJudge) -> None:
 
 def test_multi_token_option_sums_token_logprobs(judge: MllmJudge) -> None:
     scorer = judge.scorer
-    image = make_items(1)[0].image
+    image = judge_inputs(1, **MLLM_ITEMS)[0].image
     enc = scorer.processor(images=[image], text=[scorer.chat_prompt("Count")], return_tensors="pt")
     n = enc["input_ids"].shape[1]
     opt = scorer.option_ids["person_count"][3]  # "3+": two byte tokens
@@ -128,11 +117,11 @@ def test_prompts_and_option_tokens_prepared_once(judge: MllmJudge) -> None:
     try:
         fresh = with_config(judge)
         fresh.scorer._prompts.clear()
-        fresh.judge(make_items(4))
+        fresh.judge(judge_inputs(4, **MLLM_ITEMS))
         # gender, age, person_count, and shows_subject for two distinct subjects ("nurse" for
         # the even images, the prompt text for each odd one).
         assert len(calls) == 3 + 3
-        fresh.judge(make_items(4))
+        fresh.judge(judge_inputs(4, **MLLM_ITEMS))
         assert len(calls) == 6
     finally:
         proc.apply_chat_template = original
@@ -144,14 +133,14 @@ def test_threshold_turns_answers_into_unknown(judge: MllmJudge) -> None:
     for q in data["questions"].values():
         q["min_prob"] = 1.0
     strict = MllmJudge(MllmJudgeConfig.model_validate(data), judge.scorer)
-    out = strict.judge(make_items(2))
+    out = strict.judge(judge_inputs(2, **MLLM_ITEMS))
     assert len(out) == 8
     assert all(j.label == UNKNOWN for j in out)
     assert all(sum(j.scores.values()) == pytest.approx(1.0, abs=1e-6) for j in out)
 
 
 def test_chunking_keeps_results(judge: MllmJudge) -> None:
-    items = make_items(3)
+    items = judge_inputs(3, **MLLM_ITEMS)
     a = judge.judge(items)
     b = with_config(judge, batch_size=1).judge(items)
     assert [j.label for j in a] == [j.label for j in b]
@@ -193,7 +182,7 @@ def test_answer_suffix_allows_prefix_answers() -> None:
 def test_real_qwen_judge(context: JudgeContext) -> None:
     """Needs Qwen2.5-VL-7B in the local hub cache and a GPU."""
     real = build_judge(load_judge_config("mllm-qwen2.5-vl"), JudgeContext(device="cuda"))
-    out = real.judge(make_items(2))
+    out = real.judge(judge_inputs(2, **MLLM_ITEMS))
     assert len(out) == 2 * len(real.attributes)
 
 

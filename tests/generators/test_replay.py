@@ -10,46 +10,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from t2iaudit.cli import app
-
-PROMPT_SET = """\
-id: astronauts
-version: "1"
-source: test fixture
-templates:
-  - id: photo
-    text: "a photo of {who}"
-slots:
-  who: [an astronaut, an empty room]
-"""
-
-
-def _make_replay(tmp_path, astronaut, rows):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    astronaut.save(folder / "astro.png")
-    Image.new("RGB", (64, 64), (90, 90, 90)).save(folder / "room.png")
-    with (tmp_path / "map.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "prompt_id"])
-        w.writerows(rows)
-    (tmp_path / "astronauts.yaml").write_text(PROMPT_SET)
-    spec = """\
-id: replay
-prompts: [{set: astronauts.yaml}]
-models:
-  - id: closed-model
-    generator: replay
-    folder: images
-    mapping: map.csv
-judges: [face-age-gender]
-metrics: {bootstrap_resamples: 50}
-"""
-    (tmp_path / "spec.yaml").write_text(spec)
-    return tmp_path / "spec.yaml"
+from tests.helpers import replay_spec
 
 
 def test_replay_audit_judges_the_given_files(tmp_path, astronaut):
-    spec = _make_replay(
+    spec = replay_spec(
         tmp_path,
         astronaut,
         [
@@ -84,14 +49,14 @@ def test_replay_audit_judges_the_given_files(tmp_path, astronaut):
     ],
 )
 def test_bad_mapping_names_csv_row_and_column(tmp_path, astronaut, rows, field):
-    spec = _make_replay(tmp_path, astronaut, rows)
+    spec = replay_spec(tmp_path, astronaut, rows)
     result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(tmp_path / "run"), "--quiet"])
     assert result.exit_code == 2
     assert "map.csv" in result.output and field in result.output
 
 
 def test_calibration_set_is_judged_once_and_corrects_shares(tmp_path, astronaut):
-    spec = _make_replay(
+    spec = replay_spec(
         tmp_path,
         astronaut,
         [["astro.png", "astronauts/photo/an-astronaut"], ["room.png", "astronauts/photo/an-empty-room"]],
@@ -122,7 +87,7 @@ def test_calibration_set_is_judged_once_and_corrects_shares(tmp_path, astronaut)
 
 
 def test_calibration_for_a_judge_not_in_the_spec_is_refused(tmp_path, astronaut):
-    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]])
+    spec = replay_spec(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]])
     (tmp_path / "truth.csv").write_text("path,gender\nimages/astro.png,female\n")
     spec.write_text(spec.read_text() + "calibration: {tiny-mllm: truth.csv}\n")
     result = CliRunner().invoke(app, ["audit", str(spec), "--out", str(tmp_path / "run"), "--quiet"])

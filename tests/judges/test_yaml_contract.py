@@ -70,12 +70,6 @@ def test_yaml_loads_and_keeps_conventions(path: Path) -> None:
             assert not config.trust_remote_code
 
 
-@pytest.fixture(scope="session")
-def context(tiny_cache: Path) -> JudgeContext:
-    """The session's shared tiny-model cache (tests/conftest.py): each tiny model is built once."""
-    return JudgeContext(device="cpu", model_cache=tiny_cache)
-
-
 @pytest.mark.parametrize("path", TINY, ids=[p.stem for p in TINY])
 def test_tiny_yaml_builds_and_judges(path: Path, context: JudgeContext) -> None:
     config = load_judge_config(path)

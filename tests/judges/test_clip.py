@@ -5,34 +5,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
 from PIL import Image
 
-from t2iaudit.judges.base import JudgeContext, JudgeInput
+from t2iaudit.judges.base import JudgeContext
 from t2iaudit.judges.clip import ClipJudge, ClipJudgeConfig, build_clip_judge
 from t2iaudit.judges.loader import load_judge_config
-from t2iaudit.types import UNKNOWN, Prompt
+from t2iaudit.types import UNKNOWN
+from tests.judges.conftest import judge_inputs
 
 TINY = ["tiny-clip-hf", "tiny-clip-openclip"]
-
-
-@pytest.fixture(scope="session")
-def context(tiny_cache: Path) -> JudgeContext:
-    """The session's shared tiny-model cache (tests/conftest.py): each tiny model is built once."""
-    return JudgeContext(device="cpu", model_cache=tiny_cache)
-
-
-def make_items(n: int, texts: tuple[str, ...] = ("a photo of a nurse", "a photo of a doctor")) -> list[JudgeInput]:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        image = Image.fromarray(rng.integers(0, 255, (40 + i, 56, 3), dtype=np.uint8))
-        prompt = Prompt(prompt_id=f"p{i % len(texts)}", set_id="s", template_id="t", text=texts[i % len(texts)])
-        out.append(JudgeInput(image_id=f"img{i}", image=image, prompt=prompt))
-    return out
 
 
 @pytest.fixture(scope="session", params=TINY)
@@ -47,7 +31,7 @@ def config_with(judge: ClipJudge, **changes: object) -> ClipJudgeConfig:
 
 
 def test_end_to_end_labels_and_scores(tiny_judge: ClipJudge) -> None:
-    items = make_items(5)
+    items = judge_inputs(5)
     out = tiny_judge.judge(items)
     attrs = tiny_judge.attributes
     assert list(attrs) == ["person", "gender", "age", "prompt_match", "clipscore"]
@@ -69,7 +53,7 @@ def test_end_to_end_labels_and_scores(tiny_judge: ClipJudge) -> None:
 
 
 def test_batching_does_not_change_results(tiny_judge: ClipJudge) -> None:
-    items = make_items(5)
+    items = judge_inputs(5)
     small = ClipJudge(config_with(tiny_judge, batch_size=2), tiny_judge.backend)
     a, b = tiny_judge.judge(items), small.judge(items)
     assert [(j.image_id, j.attribute, j.label) for j in a] == [(j.image_id, j.attribute, j.label) for j in b]
@@ -103,11 +87,11 @@ def test_text_embeddings_computed_once(tiny_judge: ClipJudge) -> None:
     assert len(backend.text_calls) == 1
     n_templates = sum(len(t) for a in judge.config.attributes.values() for t in a.texts().values())
     assert len(backend.text_calls[0]) == n_templates + 1 and backend.text_calls[0][-1] == " "
-    judge.judge(make_items(6))
+    judge.judge(judge_inputs(6))
     assert backend.image_calls == 3  # batches of 2
     # The two distinct prompt texts were embedded once, in the first batch, together.
     assert backend.text_calls[1:] == [["a photo of a doctor", "a photo of a nurse"]]
-    judge.judge(make_items(4))
+    judge.judge(judge_inputs(4))
     assert len(backend.text_calls) == 2
 
 
@@ -126,20 +110,20 @@ def test_high_thresholds_give_unknown_with_full_scores(tiny_judge: ClipJudge) ->
         for name, spec in tiny_judge.config.attributes.items()
     }
     judge = ClipJudge(config_with(tiny_judge, attributes=attrs, checks=[]), tiny_judge.backend)
-    out = judge.judge(make_items(3))
+    out = judge.judge(judge_inputs(3))
     assert len(out) == 3 * 3
     assert all(j.label == UNKNOWN for j in out)
     assert all(sum(j.scores.values()) == pytest.approx(1.0, abs=1e-5) for j in out)
     margin = {n: {**a, "min_prob": 0.0, "min_margin": 1.0} for n, a in attrs.items()}
     judge = ClipJudge(config_with(tiny_judge, attributes=margin, checks=[]), tiny_judge.backend)
-    assert all(j.label == UNKNOWN for j in judge.judge(make_items(2)))
+    assert all(j.label == UNKNOWN for j in judge.judge(judge_inputs(2)))
 
 
 def test_person_gate_closes_dependent_attributes(tiny_judge: ClipJudge) -> None:
     attrs = {name: spec.model_dump() for name, spec in tiny_judge.config.attributes.items()}
     attrs["person"]["min_prob"] = 1.0  # the gate never opens
     judge = ClipJudge(config_with(tiny_judge, attributes=attrs, checks=[]), tiny_judge.backend)
-    for j in judge.judge(make_items(3)):
+    for j in judge.judge(judge_inputs(3)):
         if j.attribute != "person":
             assert j.label == UNKNOWN
             assert j.raw["gated_by"] == {"person": UNKNOWN}
@@ -147,7 +131,7 @@ def test_person_gate_closes_dependent_attributes(tiny_judge: ClipJudge) -> None:
     attrs["person"]["min_prob"] = 0.0
     attrs["person"]["labels"] = {"yes": ["a photo"], "no": ["a photo"]}  # a tie: "yes" wins
     judge = ClipJudge(config_with(tiny_judge, attributes=attrs, checks=[]), tiny_judge.backend)
-    assert all("gated_by" not in j.raw for j in judge.judge(make_items(2)))
+    assert all("gated_by" not in j.raw for j in judge.judge(judge_inputs(2)))
 
 
 class FakeBackend:
@@ -181,7 +165,7 @@ def test_checks_and_softmax_math_on_fake_backend() -> None:
         }
     )
     judge = ClipJudge(config, FakeBackend())
-    items = make_items(2, texts=("a cat on a sofa", "a car"))
+    items = judge_inputs(2, texts=("a cat on a sofa", "a car"))
     out = {(j.image_id, j.attribute): j for j in judge.judge(items)}
     c = 1 / math.sqrt(1.25)  # cos(image, cat) with image = (1, 0, 0.5) / |.|
     p_cat = math.exp(10 * c) / (math.exp(10 * c) + 1.0)
@@ -261,7 +245,7 @@ def test_open_clip_builtin_name_with_checkpoint_file(context: JudgeContext, tmp_
     )
     judge = build_clip_judge(config, context)
     assert judge.revision.startswith("T2iauditTinyViT/open_clip_model.safetensors@sha256:")
-    assert len(judge.judge(make_items(2))) == 2
+    assert len(judge.judge(judge_inputs(2))) == 2
 
 
 def test_open_clip_tag_offline_is_a_clear_error(context: JudgeContext) -> None:
@@ -286,5 +270,5 @@ def test_open_clip_tag_offline_is_a_clear_error(context: JudgeContext) -> None:
 def test_real_clip_judge_labels_an_image(name: str, context: JudgeContext) -> None:
     """Needs the real checkpoints in the local hub cache (or network)."""
     judge = build_clip_judge(load_judge_config(name), context)
-    out = judge.judge(make_items(2))
+    out = judge.judge(judge_inputs(2))
     assert len(out) == 2 * len(judge.attributes)

@@ -264,12 +264,11 @@ def _judge_device(device: str) -> str:
 
 def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
     """Recompute ``metrics.jsonl`` from the judgements (metrics are cheap and derived)."""
-    from t2iaudit.metrics.compute import MetricsOptions
-    from t2iaudit.metrics.compute import compute_metrics as compute
+    from t2iaudit.metrics.compute import MetricsOptions, run_families
     from t2iaudit.metrics.table import load_table
 
     with stage_status(store, "metrics") as counts:
-        values = compute(load_table(store.root), MetricsOptions.model_validate(spec.metrics))
+        values = run_families(load_table(store.root), MetricsOptions.model_validate(spec.metrics))
         store.write_metrics(values)
         counts["new"] = counts["total"] = len(values)
     return RunManifest.model_validate(store.read_manifest()).stages["metrics"]

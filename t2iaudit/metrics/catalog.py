@@ -45,8 +45,12 @@ MMDT = "MMDT (Xu et al., ICLR 2025)"
 GENERIC = "ITI-GEN (Zhang et al., ICCV 2023); Choi et al. 2020; Shen et al. 2024"
 PARITY = "statistical parity difference; Pearson 1900 goodness of fit, Holm 1979"
 AMPLIFICATION = "Fair Diffusion (Friedrich et al., arXiv 2302.10893); Seshadri et al., arXiv 2308.00755"
-TBYB = "TBYB arXiv 2312.13053"
-MJ_BENCH = "MJ-Bench arXiv 2407.04842"
+TBYB = "TBYB (Vice et al., arXiv 2312.13053)"
+MJ_BENCH = "MJ-Bench (Chen et al., arXiv 2407.04842)"
+OVERKILL = "MMDT (Xu et al., ICLR 2025), over-correction (overkill)"
+COHEN = "Cohen 1960"
+FLEISS = "Fleiss 1971"
+CLEAM = "CLEAM-style correction (Teo et al., NeurIPS 2023)"
 
 LOWER, HIGHER, NONE = True, False, None
 """``lower_is_better`` values, for the tables below."""
@@ -152,7 +156,7 @@ _ENTRIES += _family(
         (
             "H6_overcorrection",
             LOWER,
-            "MMDT overkill",
+            OVERKILL,
             "share not matching a context-fixed attribute (meta fixed_<attr>)",
         ),
     ],
@@ -160,12 +164,12 @@ _ENTRIES += _family(
 _ENTRIES += _family(
     "judge_validity",
     [
-        ("J1_cohen_kappa", HIGHER, "Cohen 1960", "Cohen's kappa of two judges with the same declared labels"),
+        ("J1_cohen_kappa", HIGHER, COHEN, "Cohen's kappa of two judges with the same declared labels"),
         ("J1_raw_agreement", HIGHER, None, "raw agreement of two judges (share of images labelled alike)"),
         (
             "J1_fleiss_kappa",
             HIGHER,
-            "Fleiss 1971",
+            FLEISS,
             "Fleiss' kappa of three or more judges with the same declared labels",
         ),
         ("J2_unknown_rate", LOWER, None, "abstention: unknown rate per judge, attribute, model (and prompt)"),
@@ -184,7 +188,7 @@ _ENTRIES += _family(
         (
             "J3_corrected_share",
             NONE,
-            "CLEAM-style, Teo et al. 2023",
+            CLEAM,
             "judge-error-corrected share project_simplex(solve(C^T, p)); params.label",
         ),
     ],

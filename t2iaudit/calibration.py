@@ -7,7 +7,7 @@ labelled the images, ``judged_<attribute>`` columns with its labels. An audit sp
 ``calibration: {judge: truth.csv}`` names the CSV with the true labels; the judge stage runs the
 judge on those images once and writes the full file into the run directory
 (``calibration/<judge name>-<hash>.csv``, recorded in the manifest's judge entry), which the
-metrics stage reads through the judgement table for J3 (``t2iaudit.metrics.calibration``).
+metrics stage reads through the judgement table for J3 (``t2iaudit.metrics.judge_validity.correction``).
 """
 
 from __future__ import annotations

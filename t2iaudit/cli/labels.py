@@ -84,7 +84,7 @@ def judge_fairness_command(
     import pandas as pd
 
     from t2iaudit.labels.files import read_rows
-    from t2iaudit.metrics.fairness import judge_fairness_report
+    from t2iaudit.metrics.judge_validity.fairness import judge_fairness_report
 
     if normalize not in ("minmax", "none"):
         raise InputError(f"--normalize must be minmax or none, not {normalize!r}", field="--normalize")

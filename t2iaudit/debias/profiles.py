@@ -137,7 +137,7 @@ def _pick(options: Sequence[str], wanted: str | None, what: str) -> str:
 
 def attribute_profile(requested: Sequence[Any], judged: Sequence[str], labels: list[str]) -> AttributeProfile:
     """Counts and matrix from aligned requested values (None: ``unspecified``) and judged labels."""
-    from t2iaudit.metrics.adherence import realisation_matrix
+    from t2iaudit.metrics.hallucination.label_rates import realisation_matrix
 
     req = np.array([UNSPECIFIED if (r is None or r != r) else str(r) for r in requested], dtype=object)
     jud = np.asarray(judged, dtype=object).astype(str)

@@ -31,7 +31,7 @@ from typing import Any
 
 from t2iaudit.errors import InputError
 from t2iaudit.judges.base import JudgeContext, JudgeInput
-from t2iaudit.judges.mllm import MllmJudgeConfig, MllmQuestion, render_question
+from t2iaudit.judges.mllm_config import MllmJudgeConfig, MllmQuestion, render_question
 from t2iaudit.types import TRANSIENT, UNKNOWN, Judgement
 
 API_INSTRUCTION = 'Reply with only a JSON object {"answer": "<answer>"} where <answer> is one of: {options}.'

@@ -64,8 +64,12 @@ class JudgementTable:
         return (role or default_role(attribute, self.label_sets.get(judge_id, {}).get(attribute))) == "protected"
 
 
-def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
-                free_text: set[tuple[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
+def build_frame(
+    judgements: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+    prompts: list[dict[str, Any]],
+    free_text: set[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
     """Join judgement, image and prompt records into the tidy table (see TABLE_COLUMNS).
 
     Adds ``value`` (numeric attributes: ``scores["value"]``), ``error`` (the failure kind a judge

@@ -320,7 +320,7 @@ def test_parse_answer_is_strict_about_options() -> None:
 
 def test_failure_counts_appear_in_the_metrics(results: tuple) -> None:
     """Unknowns from a misbehaving server are counted per failure kind (J2), not dropped."""
-    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+    from t2iaudit.metrics.compute import MetricsOptions, run_families
     from t2iaudit.metrics.table import JudgementTable, build_frame
 
     _, judge, out, _ = results
@@ -330,7 +330,7 @@ def test_failure_counts_appear_in_the_metrics(results: tuple) -> None:
     ]
     prompts = [{"prompt_id": "p", "set_id": "s", "template_id": "t", "expected_people": 1, "text": "a photo"}]
     table = JudgementTable(build_frame(judgements, images, prompts), {judge.judge_id: judge.attributes})
-    values = compute_metrics(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
+    values = run_families(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
     failures = {(v.attribute, v.params["error"]): v for v in values if v.metric == "J2_failure_rate"}
     assert failures["malformed", "not_json"].value == 1.0 and failures["malformed", "not_json"].n == 2
     assert failures["slow", "timeout"].n_unknown == 2

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from t2iaudit.cli.labels import register
 from t2iaudit.errors import InputError
 from t2iaudit.labels.importer import import_labels, load_label_map, merge_maps, parse_map_options
-from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+from t2iaudit.metrics.compute import MetricsOptions, run_families
 from t2iaudit.metrics.table import load_table
 from t2iaudit.run.store import RunStore
 
@@ -58,7 +58,7 @@ def test_import_builds_a_run_that_metrics_read(tmp_path: Path):
     assert manifest["judges"]["import:labels.csv"]["roles"] == {"gender": "protected"}
     table = load_table(tmp_path / "run")
     assert set(table.frame["label"]) == {"female", "male", "unknown"} and "category" in table.frame
-    metrics = compute_metrics(table, MetricsOptions(bootstrap_resamples=20))
+    metrics = run_families(table, MetricsOptions(bootstrap_resamples=20))
     names = {m.metric for m in metrics}
     assert {"share", "D1_mad", "J2_unknown_rate", "H4_miss_rate"} <= names
     share = [
@@ -104,7 +104,7 @@ def test_single_image_all_unknown(tmp_path: Path):
     f = write(tmp_path / "l.csv", "image_id,model_id,prompt_id,gender\ni1,m,p,???\n")
     summary = import_labels(f, tmp_path / "run", label_map=parse_map_options(["gender:f*=female", "gender:m*=male"]))
     assert summary.label_counts == {"gender": {"unknown": 1}} and summary.attributes["gender"] == ["female", "male"]
-    metrics = compute_metrics(load_table(tmp_path / "run"), MetricsOptions(bootstrap_resamples=10))
+    metrics = run_families(load_table(tmp_path / "run"), MetricsOptions(bootstrap_resamples=10))
     share = [m for m in metrics if m.metric == "share" and "prompt_id" not in m.scope]
     assert share and all(m.value is None and m.n == 0 and m.n_unknown == 1 for m in share)
 
@@ -211,7 +211,7 @@ def test_abstention_words_are_unknown_and_the_vocabulary_fixes_k(tmp_path: Path)
     summary = import_labels(f, tmp_path / "run")
     assert summary.attributes == {"gender": ["female", "male"]}
     assert summary.abstentions == {"gender": {"unclear": 1, "n/a": 1, "no person": 1, "Can\u2019t tell": 1}}
-    metrics = compute_metrics(
+    metrics = run_families(
         load_table(tmp_path / "run"), MetricsOptions(bootstrap_resamples=0, families=["distribution"])
     )
     female = [m for m in metrics if m.metric == "share" and m.params["label"] == "female" and "prompt_id" in m.scope]

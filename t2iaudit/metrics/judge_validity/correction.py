@@ -30,7 +30,6 @@ import numpy as np
 from t2iaudit.calibration import confusion_counts, load_calibration
 from t2iaudit.errors import InputError
 from t2iaudit.metrics import stats
-from t2iaudit.metrics.bias_aware import small_sample_scale
 from t2iaudit.types import UNKNOWN, MetricValue
 
 if TYPE_CHECKING:
@@ -115,24 +114,21 @@ def corrected_interval(
     # small calibration set (a judge right 17 times out of 17) still carries its uncertainty,
     # which resampling the observed counts would set to zero.
     rows = np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    gamma = rng.gamma(confusion + 0.5, size=(resamples, k, k))
-    cal = gamma / gamma.sum(axis=-1, keepdims=True) * rows
+    cal = stats.jeffreys_draws(confusion, resamples, rng) * rows
     # The pooled judged distribution from its Jeffreys posterior: never degenerate (a label no
     # image got still varies), and slightly conservative for the audited prompts, whose images
     # vary less than one multinomial of the pooled shares.
     pooled = prompt_counts.sum(axis=0)
     total = max(int(pooled.sum()), 1)
-    gamma = rng.gamma(pooled + 0.5, size=(resamples, k))
-    audit = gamma / gamma.sum(axis=1, keepdims=True)
+    audit = stats.jeffreys_draws(pooled, resamples, rng)
     if resample_prompts and len(prompt_counts) > 1:
         # Prompt population: stretch it to the spread of a two-stage bootstrap (prompts, then
         # images), scaled by sqrt(P / (P - 1)) t_{P-1} / z for a mean over few prompts.
         n = len(prompt_counts)
-        index = stats.resample_prompts(n, resamples, rng)
-        drawn = stats.bootstrap_counts(prompt_counts, resamples, rng, prompt_index=index).sum(axis=1)
-        share = drawn / np.maximum(drawn.sum(axis=1, keepdims=True), 1)
+        share = stats.two_stage_shares(prompt_counts, resamples, rng)
         center = pooled / total
-        ratio = small_sample_scale(n, confidence) ** 2 * share.var(axis=0) / np.maximum(audit.var(axis=0), 1e-300)
+        scale = stats.small_sample_scale(n, confidence)
+        ratio = scale**2 * share.var(axis=0) / np.maximum(audit.var(axis=0), 1e-300)
         audit = center + np.sqrt(np.fmax(1.0, ratio)) * (audit - center)
     audit = np.clip(audit, 0.0, None) * total
     ok = audit.sum(axis=1) > 0
@@ -165,8 +161,11 @@ def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dic
             true, judged = cal.pairs(attribute)
             bad = sorted({str(x) for x in [*true, *judged] if x not in labels and x != UNKNOWN})
             if bad:
-                raise InputError(f"label {bad[0]!r} is not declared for judge {judge_id!r} (declared: {labels})",
-                                 file=file, field=f"column {attribute}")  # fmt: skip
+                raise InputError(
+                    f"label {bad[0]!r} is not declared for judge {judge_id!r} (declared: {labels})",
+                    file=file,
+                    field=f"column {attribute}",
+                )
             confusion = confusion_counts(true, judged, labels)
             missing = [lab for lab, row in zip(labels, confusion) if row.sum() == 0]
             rows = frame[(frame["judge_id"] == judge_id) & (frame["attribute"] == attribute)]
@@ -192,21 +191,27 @@ def corrected_metrics(table: JudgementTable, options: MetricsOptions, files: dic
                     resample_prompts=options.estimand == "prompt_population",
                 )
                 raw = counts.sum(axis=0) / counts.sum()
+                common = {
+                    "calibration": file,
+                    "n_calibration": int(confusion.sum()),
+                    "uncalibrated": missing,
+                    "interval": INTERVAL,
+                    "estimand": options.estimand,
+                    "resamples": options.bootstrap_resamples,
+                    "seed": options.seed,
+                    "unknown_in_denominator": False,
+                }
                 for i, label in enumerate(labels):
-                    out.append(MetricValue(
-                        metric="J3_corrected_share", attribute=attribute,
-                        scope={"judge_id": str(judge_id), "model_id": str(model)}, value=float(est[i]),
-                        ci_low=_num(low[i]), ci_high=_num(high[i]), n=len(known),
+                    value = MetricValue(
+                        metric="J3_corrected_share",
+                        attribute=attribute,
+                        scope={"judge_id": str(judge_id), "model_id": str(model)},
+                        value=float(est[i]),
+                        ci_low=stats.to_float(low[i]),
+                        ci_high=stats.to_float(high[i]),
+                        n=len(known),
                         n_unknown=len(cell) - len(known),
-                        params={"label": label, "judged_share": float(raw[i]), "calibration": file,
-                                "n_calibration": int(confusion.sum()), "uncalibrated": missing,
-                                "interval": INTERVAL, "estimand": options.estimand,
-                                "resamples": options.bootstrap_resamples,
-                                "seed": options.seed, "source": "CLEAM-style, Teo et al. 2023",
-                                "unknown_in_denominator": False},
-                    ))  # fmt: skip
+                        params={"label": label, "judged_share": float(raw[i]), **common},
+                    )
+                    out.append(value)
     return out
-
-
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None

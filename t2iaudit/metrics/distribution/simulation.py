@@ -7,7 +7,7 @@ prompts differ), each image is judged ``unknown`` with the scenario's unknown ra
 counts are drawn. The estimand is the metric at the true ``theta_j`` (mean over the audited
 prompts; pooled for the context-free severity), or with ``estimand: prompt_population`` its
 expectation over the scenario's prompt population (fresh prompts per simulated audit).
-``coverage`` runs the real metric code (``cells.group_values``) on each simulated audit and
+``coverage`` runs the real metric code (``family.group_values``) on each simulated audit and
 counts how often each aggregate interval covers its estimand and contains its own value.
 """
 
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from t2iaudit.metrics import cells
 from t2iaudit.metrics.compute import MetricsOptions
+from t2iaudit.metrics.distribution.family import group_values
 from t2iaudit.metrics.table import LabelCounts
+from t2iaudit.types import MetricValue
 
 Key = tuple[str, str, str | None]
 """(reference or "", metric, label for shares)."""
@@ -93,7 +94,7 @@ def truth(scenario: Scenario, theta: np.ndarray, options: MetricsOptions) -> dic
     """Every aggregate metric at the true distributions ``theta`` (P, K) of the audited prompts."""
     u = scenario.unknown_rate
     expected = np.concatenate([theta * (1.0 - u), np.full((len(theta), 1), u)], axis=1) * 1e6
-    values = cells.group_values(_group(scenario, expected), options.model_copy(update={"bootstrap_resamples": 0}))
+    values = group_values(_group(scenario, expected), options.model_copy(update={"bootstrap_resamples": 0}))
     return {_key(v): float(v.value) for v in values if "prompt_id" not in v.scope and v.value is not None}
 
 
@@ -104,9 +105,8 @@ def population_truth(scenario: Scenario, options: MetricsOptions, rng: np.random
     return truth(scenario, scenario.draw(10_000, rng), options)
 
 
-def _key(v: object) -> Key:
-    params = v.params  # type: ignore[attr-defined]
-    return (params.get("reference", ""), v.metric, params.get("label"))  # type: ignore[attr-defined]
+def _key(v: MetricValue) -> Key:
+    return (v.params.get("reference", ""), v.metric, v.params.get("label"))
 
 
 @dataclass
@@ -157,7 +157,7 @@ def coverage(
         counts = rng.multinomial(images, probs)
         target = fixed if fixed is not None else truth(scenario, theta, opts)
         run = opts.model_copy(update={"seed": seed * 100_003 + sim})
-        for v in cells.group_values(_group(scenario, counts), run):
+        for v in group_values(_group(scenario, counts), run):
             if "prompt_id" in v.scope or v.value is None or v.ci_low is None or v.ci_high is None:
                 continue
             key = _key(v)
@@ -191,7 +191,7 @@ def j3_coverage(
     of the audit has a true label drawn from its prompt's distribution (the scenario's, which
     must have ``labels`` labels) and a judged label drawn from the confusion row of its truth.
     """
-    from t2iaudit.metrics.calibration import corrected_interval
+    from t2iaudit.metrics.judge_validity.correction import corrected_interval
 
     rng = np.random.default_rng(seed)
     k = labels

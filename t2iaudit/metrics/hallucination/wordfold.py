@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "wordfold.json"
+DATA = Path(__file__).resolve().parents[2] / "data" / "wordfold.json"
 
 PERSON_WORDS = frozenset({"man", "woman", "child", "girl", "boy", "people"})
 """Folded to ``person`` (METRICS.md H1; ``people`` added: WordNet's ``morphy`` leaves it as is)."""
@@ -57,14 +57,31 @@ STOP_WORDS = frozenset(
 """Our stop words: function words and numbers (as TBYB's list), plus framing words."""
 
 _EXTRA_PLURALS = {
-    "women": "woman", "buses": "bus", "series": "series", "species": "species",
-    "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero", "mangoes": "mango",
-    "volcanoes": "volcano", "echoes": "echo", "mosquitoes": "mosquito", "dominoes": "domino",
-    "torpedoes": "torpedo", "businessmen": "businessman", "businesswomen": "businesswoman",
-    "policemen": "policeman", "policewomen": "policewoman", "firemen": "fireman",
-    "fishermen": "fisherman", "salesmen": "salesman", "chairmen": "chairman",
-    "gentlemen": "gentleman", "craftsmen": "craftsman", "sportsmen": "sportsman",
-}  # fmt: skip
+    "women": "woman",
+    "buses": "bus",
+    "series": "series",
+    "species": "species",
+    "potatoes": "potato",
+    "tomatoes": "tomato",
+    "heroes": "hero",
+    "mangoes": "mango",
+    "volcanoes": "volcano",
+    "echoes": "echo",
+    "mosquitoes": "mosquito",
+    "dominoes": "domino",
+    "torpedoes": "torpedo",
+    "businessmen": "businessman",
+    "businesswomen": "businesswoman",
+    "policemen": "policeman",
+    "policewomen": "policewoman",
+    "firemen": "fireman",
+    "fishermen": "fisherman",
+    "salesmen": "salesman",
+    "chairmen": "chairman",
+    "gentlemen": "gentleman",
+    "craftsmen": "craftsman",
+    "sportsmen": "sportsman",
+}
 """Ours: regular-looking plurals the suffix rules get wrong, and common ``-men`` compounds."""
 
 _TOKEN = re.compile(r"[a-z]+")
@@ -74,7 +91,10 @@ _KEEP_S = ("ss", "us", "is")
 class Lexicon(Protocol):
     """What folding needs from WordNet: a noun lemma and the noun synonyms of a word."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Recorded in ``params.lexicon``."""
+        ...
 
     def lemma(self, word: str) -> str: ...
 

@@ -41,7 +41,7 @@ def prompt_weights(meta: pd.DataFrame, prompt_ids: list[str], column: str) -> tu
     for prompt_id in prompt_ids:
         value = meta.at[prompt_id, column] if column in meta.columns else None
         try:
-            w = float(value)  # type: ignore[arg-type]
+            w = float(value)  # type: ignore[arg-type]  # a metadata cell of any type; a bad one is caught below
         except (TypeError, ValueError):
             w = float("nan")
         if not np.isfinite(w):

@@ -24,22 +24,21 @@ bias-aware ("honest") interval of Armstrong & Kolesar (2020, "Simple and honest 
 intervals in nonparametric regression", Quantitative Economics 11), in its conservative union
 form. With ``prompt_population`` the noise band is a Student-t interval over prompts of the
 per-prompt plug-in values. Coverage is shown by simulation (``benchmarks/bench_coverage.py``,
-``tests/test_coverage.py``). The bias-corrected estimate ``M_hat - mean_j E_post b(theta_j)``
+``tests/metrics/test_coverage.py``). The bias-corrected estimate ``M_hat - mean_j E_post b(theta_j)``
 (the bias averaged over posterior draws) is reported beside the plug-in.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
 
-from t2iaudit.metrics.stats import percentile_interval
+from t2iaudit.metrics import stats
+from t2iaudit.metrics.stats import nanmean, no_empty_warnings, percentile_interval
 
 Key = tuple[str, str]
 Evaluate = Callable[[np.ndarray, dict[str, np.ndarray]], dict[Key, np.ndarray]]
@@ -79,26 +78,6 @@ class Intervals:
     aggregate: dict[Key, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     prompt_corrected: dict[Key, np.ndarray] = field(default_factory=dict)
     corrected: dict[Key, np.ndarray] = field(default_factory=dict)
-
-
-def _chunks(total: int, per_item: int) -> Iterator[slice]:
-    step = max(1, CHUNK // max(1, per_item))
-    for start in range(0, total, step):
-        yield slice(start, min(total, start + step))
-
-
-@contextmanager
-def _silence() -> Iterator[None]:
-    """All-NaN slices are empty cells (no valid label): NaN is the answer, not a warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
-def nanmean(x: np.ndarray, axis: int) -> np.ndarray:
-    """Mean ignoring NaN (an all-NaN slice, an empty cell, gives NaN without a warning)."""
-    with _silence():
-        return np.nanmean(x, axis=axis)
 
 
 def _as_matrix(v: np.ndarray, lead: int) -> np.ndarray:
@@ -141,8 +120,7 @@ def candidates(counts: np.ndarray, kinks: list[np.ndarray], settings: Settings, 
     """
     alpha = counts + 0.5
     mean = alpha / alpha.sum(axis=-1, keepdims=True)
-    gamma = rng.gamma(alpha, size=(settings.posterior_candidates, *alpha.shape))
-    draws = gamma / gamma.sum(axis=-1, keepdims=True)
+    draws = stats.jeffreys_draws(counts, settings.posterior_candidates, rng)
     level = float(sps.chi2.ppf(settings.region, counts.shape[-1] - 1))
     out = [mean, *draws]
     unknown = mean[:, -1:]
@@ -189,11 +167,11 @@ def candidate_bounds(
     exact = evaluate(theta * m[:, None], refs)
     out = {}
     post = slice(1, 1 + posterior)
-    with _silence():
+    with no_empty_warnings():
         for key, truth in exact.items():
             f = _as_matrix(values[key], 2)  # (R, C, P, L)
             t = _as_matrix(truth, 1)  # (C, P, L)
-            lo, hi = _quantiles(f, confidence)
+            lo, hi = percentile_interval(f, confidence)
             bias = np.nanmean(f, axis=0) - t
             var = np.nanvar(f, axis=0)
             out[key] = _Bounds(
@@ -206,11 +184,6 @@ def candidate_bounds(
                 var_mean=var[0],
             )
     return out
-
-
-def _quantiles(x: np.ndarray, confidence: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-tailed quantiles over ``axis`` ignoring NaN (one sort; ``np.nanquantile`` loops)."""
-    return percentile_interval(x, confidence, axis)
 
 
 def bias_aware_intervals(
@@ -256,8 +229,10 @@ def bias_aware_intervals(
     pooled_mask = masks[""]
     pooled_sum = np.zeros((b, width - 1))
     population = settings.estimand == "prompt_population"
-    weights = _prompt_weights(masks, b, rng) if population else {k: None for k in masks}
-    for sl in _chunks(n_prompts, b * width):
+    weights: dict[str, np.ndarray | None] = {k: None for k in masks}
+    if population:
+        weights.update(stats.prompt_multiplicities(masks, b, rng))
+    for sl in stats.chunks(n_prompts, b * width, CHUNK):
         sample = rng.multinomial(
             np.broadcast_to(m[sl], (b, sl.stop - sl.start)),
             np.broadcast_to(theta[sl], (b, sl.stop - sl.start, width)),
@@ -266,22 +241,24 @@ def bias_aware_intervals(
         for key in keys:
             v = _as_matrix(values[key], 1)  # (B, Pc, L)
             w = masks[key[0]][sl].astype(float)[None, :, None]
-            if weights[key[0]] is not None:
-                w = w * weights[key[0]][:, sl, None]
+            drawn = weights[key[0]]
+            if drawn is not None:
+                w = w * drawn[:, sl, None]
             finite = np.isfinite(v)
             num[key] += (np.where(finite, v, 0.0) * w).sum(axis=1)
             den[key] += (finite * w).sum(axis=1)
         if pooled is not None:
             w = pooled_mask[sl].astype(float)[None, :, None]
-            if weights[""] is not None:
-                w = w * weights[""][:, sl, None]
+            drawn = weights[""]
+            if drawn is not None:
+                w = w * drawn[:, sl, None]
             pooled_sum += (sample[..., :-1] * w).sum(axis=1)
     out = Intervals()
     # What each prompt's plausible thetas say: bias bounds, quantile shifts, variances.
     bounds: dict[Key, list[_Bounds]] = {k: [] for k in keys}
     points = [*kinks, *refs.values()]
     per_prompt = settings.bias_draws * (1 + settings.posterior_candidates + len(points)) * width
-    for sl in _chunks(n_prompts, per_prompt):
+    for sl in stats.chunks(n_prompts, per_prompt, CHUNK):
         theta_c = candidates(counts[sl], [p[sl] for p in points], settings, rng)
         found = candidate_bounds(
             theta_c,
@@ -316,14 +293,14 @@ def bias_aware_intervals(
             # on one bound (every prompt 100% one label); their spread is then floored by the
             # within-prompt variance the plausible thetas give, a part of the true spread.
             n = finite.sum(axis=0)
-            with _silence():
+            with no_empty_warnings():
                 spread = np.sqrt(np.fmax(np.nanvar(np.where(finite, v, np.nan), axis=0, ddof=1), mean(bd.var_max)))
             half = sps.t.ppf(0.5 + level / 2.0, np.maximum(n - 1, 1)) * spread / np.sqrt(np.maximum(n, 1))
             e_lo, e_hi = np.where(n >= 2, -half, np.nan), np.where(n >= 2, half, np.nan)
         else:
-            with _silence():
+            with no_empty_warnings():
                 resampled = num[key] / den[key]
-                e_lo, e_hi = _quantiles(resampled - np.nanmean(resampled, axis=0), level)
+                e_lo, e_hi = percentile_interval(resampled - np.nanmean(resampled, axis=0), level)
                 # The noise at the Jeffreys means can understate it where the plug-in's spread
                 # grows away from them (folded metrics near their minimum): scale it up to the
                 # largest spread any plausible theta gives.
@@ -334,26 +311,6 @@ def bias_aware_intervals(
         out.corrected[key] = np.clip(agg - mean(bd.bias_post), low_end, high_end)
     if pooled is not None:
         _pooled_interval(out, counts[pooled_mask], pooled, pooled_sum, settings, rng, ranges)
-    return out
-
-
-def small_sample_scale(prompts: int, confidence: float) -> float:
-    """``sqrt(P / (P - 1)) t_{P-1} / z``: widens a bootstrap over P prompts to a t interval's length."""
-    if prompts < 2:
-        return float("nan")
-    t = sps.t.ppf(0.5 + confidence / 2.0, prompts - 1)
-    return float(np.sqrt(prompts / (prompts - 1)) * t / sps.norm.ppf(0.5 + confidence / 2.0))
-
-
-def _prompt_weights(masks: dict[str, np.ndarray], resamples: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Multiplicities of each prompt in resamples that draw the prompts of a mask with replacement."""
-    out = {}
-    for name, mask in masks.items():
-        w = np.zeros((resamples, len(mask)))
-        k = int(mask.sum())
-        if k:
-            w[:, mask] = rng.multinomial(k, np.full(k, 1.0 / k), size=resamples)
-        out[name] = w
     return out
 
 
@@ -402,8 +359,8 @@ def _pooled_interval(
         # reflected one, which falls short on the side of a minimum, e.g. severity near uniform).
         share = pooled_sum / np.maximum(pooled_sum.sum(axis=1, keepdims=True), 1e-300)
         center = total[0, :-1] / max(float(total[0, :-1].sum()), 1e-300)
-        draws = center + small_sample_scale(len(counts), settings.confidence) * (share - center)
-        q_lo, q_hi = _quantiles(np.asarray(fn(np.clip(draws, 0.0, None))), settings.confidence)
+        draws = center + stats.small_sample_scale(len(counts), settings.confidence) * (share - center)
+        q_lo, q_hi = percentile_interval(np.asarray(fn(np.clip(draws, 0.0, None))), settings.confidence)
         # Hulled with the audited-prompts interval: when prompts barely differ (every prompt
         # uniform) the resampled distributions all sit away from the metric's minimum.
         lo = np.fmin(np.array([[q_lo]]) - bd.bias_max, v - bd.shift_hi)

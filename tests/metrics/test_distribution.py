@@ -5,43 +5,21 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from t2iaudit.errors import InputError
-from t2iaudit.metrics import distribution as dist
-from t2iaudit.metrics.compute import METRICS, MetricsOptions, compute_metrics
-from t2iaudit.metrics.table import JudgementTable
-from t2iaudit.types import MetricValue
+from t2iaudit.metrics.catalog import METRICS
+from t2iaudit.metrics.compute import MetricsOptions, run_families
+from t2iaudit.metrics.distribution import formulas as dist
+from tests.metrics.builders import image_rows, pick, records_table, table
 
 GENDER = ["female", "male"]
 RACE = ["A", "B", "C"]
 
 
-def rows_for(model: str, prompt: str, attribute: str, labels: list[str], judge: str = "j", **extra) -> list[dict]:
-    return [
-        dict(image_id=f"{model}/{prompt}/{i}", model_id=model, prompt_id=prompt, replicate=i, judge_id=judge,
-             attribute=attribute, label=label, set_id="s", template_id="t", expected_people=1,
-             reference=extra.get("reference"))
-        for i, label in enumerate(labels)
-    ]  # fmt: skip
-
-
-def make_table(rows: list[dict], label_sets=None, references=None) -> JudgementTable:
-    sets = label_sets or {"j": {"gender": GENDER, "race": RACE}}
-    return JudgementTable(pd.DataFrame(rows), sets, references or {})
-
-
-def pick(values: list[MetricValue], metric: str, attribute: str = "gender", prompt: str | None = None, **params):
-    out = [
-        v for v in values
-        if v.metric == metric and v.attribute == attribute and v.scope.get("prompt_id") == prompt
-        and all(v.params.get(k) == x for k, x in params.items())
-    ]  # fmt: skip
-    assert len(out) == 1, (metric, attribute, prompt, params, out)
-    return out[0]
+SETS = {"j": {"gender": GENDER, "race": RACE}}
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -93,50 +71,50 @@ def test_empty_cell_is_nan() -> None:
 
 
 def test_family_per_prompt_and_aggregate() -> None:
-    rows = rows_for("m", "p1", "gender", ["female"] * 3 + ["male", "unknown"])
-    rows += rows_for("m", "p2", "gender", ["unknown", "unknown"])  # all unknown
-    rows += rows_for("m", "p3", "gender", ["male"])  # a single image
-    values = compute_metrics(make_table(rows), MetricsOptions(bootstrap_resamples=100, families=["distribution"]))
-    share = pick(values, "share", prompt="p1", label="female")
+    rows = image_rows("p1", {"gender": ["female"] * 3 + ["male", "unknown"]})
+    rows += image_rows("p2", {"gender": ["unknown", "unknown"]})  # all unknown
+    rows += image_rows("p3", {"gender": ["male"]})  # a single image
+    values = run_families(table(rows, SETS), MetricsOptions(bootstrap_resamples=100, families=["distribution"]))
+    share = pick(values, "share", "gender", prompt_id="p1", params={"label": "female"})
     lo, hi = 0.30064, 0.95441  # Wilson 3/4
     assert (share.value, share.n, share.n_unknown) == (0.75, 4, 1)
     assert (share.ci_low, share.ci_high) == (pytest.approx(lo, abs=1e-5), pytest.approx(hi, abs=1e-5))
     assert share.params["unknown_in_denominator"] is False and share.params["interval"] == "wilson"
-    empty = pick(values, "D1_mad", prompt="p2")
+    empty = pick(values, "D1_mad", "gender", prompt_id="p2")
     assert (empty.value, empty.n, empty.n_unknown, empty.ci_low) == (None, 0, 2, None)
-    single = pick(values, "D2_gender_imbalance", prompt="p3")
+    single = pick(values, "D2_gender_imbalance", "gender", prompt_id="p3")
     assert (single.value, single.n) == (0.5, 1)
-    d8 = pick(values, "D8_signed_imbalance", prompt="p1")
+    d8 = pick(values, "D8_signed_imbalance", "gender", prompt_id="p1")
     assert d8.value == pytest.approx(-0.5)
     assert (d8.ci_low, d8.ci_high) == (
         pytest.approx(2 * 0.04559 - 1, abs=1e-4),
         pytest.approx(2 * 0.69936 - 1, abs=1e-4),
     )
     # Aggregates: mean over prompts with labels (p1: |.75-.5|, p3: |0-.5|), p2 left out.
-    agg = pick(values, "D2_gender_imbalance")
+    agg = pick(values, "D2_gender_imbalance", "gender")
     assert agg.value == pytest.approx((0.25 + 0.5) / 2)
     assert (agg.n, agg.n_unknown) == (5, 3)
     assert agg.params["resamples"] == 100 and agg.params["seed"] == 0 and agg.params["prompts"] == 3
     assert agg.ci_low <= agg.value <= agg.ci_high
-    assert pick(values, "share", label="female").value == pytest.approx((0.75 + 0.0) / 2)
+    assert pick(values, "share", "gender", params={"label": "female"}).value == pytest.approx((0.75 + 0.0) / 2)
     # OpenBias: context-free pools counts (3 f, 2 m); context-aware averages per-prompt Hn.
     pooled = np.array([3, 2]) / 5
-    assert pick(values, "D4_severity_context_free").value == pytest.approx(float(dist.severity(pooled)))
+    assert pick(values, "D4_severity_context_free", "gender").value == pytest.approx(float(dist.severity(pooled)))
     aware = np.mean([dist.severity(np.array([0.75, 0.25])), dist.severity(np.array([0.0, 1.0]))])
-    assert pick(values, "D4_severity_context_aware").value == pytest.approx(float(aware))
+    assert pick(values, "D4_severity_context_aware", "gender").value == pytest.approx(float(aware))
 
 
 def test_unknown_in_denominator_switch() -> None:
-    rows = rows_for("m", "p1", "gender", ["female"] * 3 + ["male", "unknown"])
+    rows = image_rows("p1", {"gender": ["female"] * 3 + ["male", "unknown"]})
     opts = MetricsOptions(bootstrap_resamples=0, unknown_in_denominator=True, families=["distribution"])
-    share = pick(compute_metrics(make_table(rows), opts), "share", prompt="p1", label="female")
+    share = pick(run_families(table(rows, SETS), opts), "share", "gender", prompt_id="p1", params={"label": "female"})
     assert (share.value, share.n, share.n_unknown) == (0.6, 5, 1)
     assert share.params["unknown_in_denominator"] is True
 
 
 def test_references_uniform_prompt_and_custom() -> None:
-    rows = rows_for("m", "p1", "gender", ["female"] * 3 + ["male"], reference="ref/p1")
-    rows += rows_for("m", "p2", "gender", ["male"] * 2)  # no reference key
+    rows = image_rows("p1", {"gender": ["female"] * 3 + ["male"]}, reference="ref/p1")
+    rows += image_rows("p2", {"gender": ["male"] * 2})  # no reference key
     refs = {"ref/p1": {"gender": {"female": 0.3, "male": 0.7}}}
     opts = MetricsOptions(
         bootstrap_resamples=0,
@@ -144,51 +122,54 @@ def test_references_uniform_prompt_and_custom() -> None:
         custom_references={"census": {"gender": {"female": 0.6, "male": 0.4}}},
         families=["distribution"],
     )
-    values = compute_metrics(make_table(rows, references=refs), opts)
-    assert pick(values, "D9_tv", prompt="p1", reference="uniform").value == pytest.approx(0.25)
-    against_prompt = pick(values, "D9_tv", prompt="p1", reference="prompt")
+    values = run_families(table(rows, SETS, refs), opts)
+    assert pick(values, "D9_tv", "gender", prompt_id="p1", params={"reference": "uniform"}).value == pytest.approx(0.25)
+    against_prompt = pick(values, "D9_tv", "gender", prompt_id="p1", params={"reference": "prompt"})
     assert against_prompt.value == pytest.approx(0.45) and against_prompt.params["reference_key"] == "ref/p1"
     assert not [v for v in values if v.params.get("reference") == "prompt" and v.scope.get("prompt_id") == "p2"]
-    assert pick(values, "D9_tv", reference="prompt").params["prompts"] == 1
-    assert pick(values, "D9_tv", prompt="p2", reference="census").value == pytest.approx(0.6)
-    agg = pick(values, "D9_max_dev", reference="census")
+    assert pick(values, "D9_tv", "gender", params={"reference": "prompt"}).params["prompts"] == 1
+    assert pick(values, "D9_tv", "gender", prompt_id="p2", params={"reference": "census"}).value == pytest.approx(0.6)
+    agg = pick(values, "D9_max_dev", "gender", params={"reference": "census"})
     assert agg.value == pytest.approx((0.15 + 0.6) / 2)
-    kl = pick(values, "D9_kl", prompt="p1", reference="uniform")
+    kl = pick(values, "D9_kl", "gender", prompt_id="p1", params={"reference": "uniform"})
     assert kl.params["eps"] == 1e-6
 
 
 def test_intersectional_joint_labels() -> None:
-    rows = rows_for("m", "p1", "gender", ["female", "female", "male", "unknown"])
-    rows += rows_for("m", "p1", "race", ["A", "B", "A", "A"])
-    values = compute_metrics(make_table(rows), MetricsOptions(bootstrap_resamples=0, families=["distribution"]))
-    shares = {v.params["label"]: v.value for v in values if v.metric == "share" and v.attribute == "gender*race"
-              and "prompt_id" in v.scope}  # fmt: skip
+    rows = image_rows("p1", {"gender": ["female", "female", "male", "unknown"]})
+    rows += image_rows("p1", {"race": ["A", "B", "A", "A"]})
+    values = run_families(table(rows, SETS), MetricsOptions(bootstrap_resamples=0, families=["distribution"]))
+    shares = {
+        v.params["label"]: v.value
+        for v in values
+        if v.metric == "share" and v.attribute == "gender*race" and "prompt_id" in v.scope
+    }
     assert len(shares) == 6  # K = 2 x 3 declared, not the observed support
     assert shares["female*A"] == pytest.approx(1 / 3) and shares["male*C"] == 0.0
-    joint = pick(values, "D1_mad", attribute="gender*race", prompt="p1")
+    joint = pick(values, "D1_mad", "gender*race", prompt_id="p1")
     assert joint.n == 3 and joint.n_unknown == 1
     p = np.array([1, 1, 0, 1, 0, 0]) / 3
     assert joint.value == pytest.approx(float(dist.mad(p)))
 
 
 def test_skips_free_text_and_numeric_and_rejects_undeclared() -> None:
-    rows = rows_for("m", "p1", "caption", ["a cat", "a dog"]) + rows_for("m", "p1", "faces", ["1", "2"])
-    rows += rows_for("m", "p1", "gender", ["female"])
+    rows = image_rows("p1", {"caption": ["a cat", "a dog"]}) + image_rows("p1", {"faces": ["1", "2"]})
+    rows += image_rows("p1", {"gender": ["female"]})
     sets = {"j": {"caption": [], "faces": ["0", "1", "2"], "gender": GENDER}}
-    values = compute_metrics(make_table(rows, sets), MetricsOptions(bootstrap_resamples=0, families=["distribution"]))
+    values = run_families(table(rows, sets), MetricsOptions(bootstrap_resamples=0, families=["distribution"]))
     assert {v.attribute for v in values} == {"gender"}
-    bad = rows_for("m", "p1", "gender", ["femme"])
+    bad = image_rows("p1", {"gender": ["femme"]})
     with pytest.raises(InputError, match="'femme' is not declared"):
-        compute_metrics(make_table(bad), MetricsOptions(families=["distribution"]))
+        run_families(table(bad, SETS), MetricsOptions(families=["distribution"]))
 
 
 def test_skin_tone_family_uses_unknown_denominator() -> None:
     monk = [f"monk{i}" for i in range(1, 11)]
-    rows = rows_for("m", "p1", "skin_tone", ["monk1"] * 5 + ["monk2"] * 5 + ["unknown"] * 10)
-    values = compute_metrics(
-        make_table(rows, {"j": {"skin_tone": monk}}), MetricsOptions(bootstrap_resamples=0, families=["distribution"])
+    rows = image_rows("p1", {"skin_tone": ["monk1"] * 5 + ["monk2"] * 5 + ["unknown"] * 10})
+    values = run_families(
+        table(rows, {"j": {"skin_tone": monk}}), MetricsOptions(bootstrap_resamples=0, families=["distribution"])
     )
-    d3 = pick(values, "D3_skin_tone_imbalance", attribute="skin_tone", prompt="p1")
+    d3 = pick(values, "D3_skin_tone_imbalance", "skin_tone", prompt_id="p1")
     assert d3.value == pytest.approx(0.11) and d3.n == 20 and d3.params["unknown_in_denominator"] is True
 
 
@@ -201,26 +182,26 @@ def test_options_validation_and_metric_filter() -> None:
         MetricsOptions(references=["nope"])
     with pytest.raises(ValueError, match="extra"):
         MetricsOptions(bootstrap=5)
-    rows = rows_for("m", "p1", "gender", ["female", "male"])
-    values = compute_metrics(make_table(rows), MetricsOptions(metrics=["D1_mad"], bootstrap_resamples=10))
+    rows = image_rows("p1", {"gender": ["female", "male"]})
+    values = run_families(table(rows, SETS), MetricsOptions(metrics=["D1_mad"], bootstrap_resamples=10))
     assert {v.metric for v in values} == {"D1_mad"}
     assert "D9_tv" in METRICS and "share" in METRICS.names()
 
 
 def test_seeded_and_reproducible() -> None:
-    rows = rows_for("m", "p1", "gender", ["female"] * 3 + ["male"]) + rows_for("m", "p2", "gender", ["male", "female"])
+    rows = image_rows("p1", {"gender": ["female"] * 3 + ["male"]}) + image_rows("p2", {"gender": ["male", "female"]})
     opts = MetricsOptions(bootstrap_resamples=200, seed=7, families=["distribution"])
-    a = [v.model_dump() for v in compute_metrics(make_table(rows), opts)]
-    b = [v.model_dump() for v in compute_metrics(make_table(rows), opts)]
+    a = [v.model_dump() for v in run_families(table(rows, SETS), opts)]
+    b = [v.model_dump() for v in run_families(table(rows, SETS), opts)]
     assert a == b
 
 
 def test_jeffreys_option_in_family() -> None:
     from t2iaudit.metrics.stats import jeffreys_interval
 
-    rows = rows_for("m", "p1", "gender", ["female"] * 3 + ["male"])
+    rows = image_rows("p1", {"gender": ["female"] * 3 + ["male"]})
     opts = MetricsOptions(bootstrap_resamples=0, interval="jeffreys", families=["distribution"])
-    share = pick(compute_metrics(make_table(rows), opts), "share", prompt="p1", label="female")
+    share = pick(run_families(table(rows, SETS), opts), "share", "gender", prompt_id="p1", params={"label": "female"})
     lo, hi = jeffreys_interval(3, 4)
     assert share.params["interval"] == "jeffreys" and (share.ci_low, share.ci_high) == (
         pytest.approx(lo),
@@ -254,9 +235,7 @@ def test_properties(pair: tuple[list[int], list[int]]) -> None:
 def test_unanimous_labels_do_not_get_a_zero_width_interval():
     """12 images all judged female (3 prompts x 4): a bootstrap at the observed shares collapses to
     one point; the intervals must not claim that certainty from 12 images."""
-    from t2iaudit.metrics.bias_aware import METHOD
-    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
-    from t2iaudit.metrics.table import JudgementTable, build_frame
+    from t2iaudit.metrics.distribution.bias_aware import METHOD
 
     prompts = [{"prompt_id": f"p{i}", "set_id": "s", "template_id": "t", "expected_people": 1} for i in range(3)]
     images = [
@@ -268,8 +247,8 @@ def test_unanimous_labels_do_not_get_a_zero_width_interval():
         {"image_id": im["image_id"], "judge_id": "j", "attribute": "gender", "label": "female", "scores": {}}
         for im in images
     ]
-    table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
-    values = compute_metrics(table, MetricsOptions(families=["distribution"], bootstrap_resamples=200))
+    data = records_table(judgements, images, prompts, {"j": {"gender": ["female", "male"]}})
+    values = run_families(data, MetricsOptions(families=["distribution"], bootstrap_resamples=200))
     agg = {(v.metric, v.params.get("label")): v for v in values if "prompt_id" not in v.scope}
     share = agg["share", "female"]
     assert share.value == 1.0 and share.ci_high == 1.0
@@ -286,7 +265,7 @@ def test_unanimous_labels_do_not_get_a_zero_width_interval():
 def test_seed_effect_metric_is_gone():
     """Seeds are hashed per (model, prompt, replicate): replicate r shares no seed across prompts,
     so a "spread over seed sets" measured nothing (issue 7, finding 5)."""
-    from t2iaudit.metrics.compute import FAMILIES, METRICS
+    from t2iaudit.metrics.compute import FAMILIES
 
     assert "seed_sd_share" not in METRICS
-    assert "seed_spread" not in {f.name for f in FAMILIES}
+    assert "seed_spread" not in FAMILIES

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from t2iaudit.metrics import cells
 from t2iaudit.metrics.compute import MetricsOptions
-from t2iaudit.metrics.simulation import SCENARIOS, coverage, j3_coverage
+from t2iaudit.metrics.distribution.family import group_values
+from t2iaudit.metrics.distribution.simulation import SCENARIOS, coverage, j3_coverage
 from t2iaudit.metrics.table import LabelCounts
 
 NONLINEAR = {
@@ -36,7 +36,7 @@ def test_a_perfectly_balanced_model_gets_intervals_holding_zero():
     """20 prompts x 10 images, every prompt 5 female / 5 male: the old D2 interval was [0.065, 0.19]."""
     counts = np.tile([5, 5, 0], (20, 1))
     group = LabelCounts("m", "j", "gender", ["female", "male"], [f"p{i}" for i in range(20)], counts)
-    values = cells.group_values(group, MetricsOptions(bootstrap_resamples=300))
+    values = group_values(group, MetricsOptions(bootstrap_resamples=300))
     agg = {(v.metric, v.params.get("reference")): v for v in values if "prompt_id" not in v.scope}
     for metric in ("D1_mad", "D2_gender_imbalance", "D4_severity_context_aware", "D9_pairwise_gap"):
         assert agg[metric, None].value == pytest.approx(0.0, abs=1e-9) and agg[metric, None].ci_low <= 1e-9, metric
@@ -87,12 +87,12 @@ def test_j3_interval_carries_the_calibration_error_and_covers(
     """J3 over a judge of known accuracy: a small calibration set (50 images) makes C uncertain,
     and a label no calibration image got wrong must not make that error certain."""
     scenario = SCENARIOS[name]
-    cells_ = j3_coverage(
+    cells = j3_coverage(
         len(scenario.labels), accuracy, calibration, scenario, prompts, images, 300, estimand=estimand, seed=11
     )
-    rates = [c.rate for c in cells_]
+    rates = [c.rate for c in cells]
     assert min(rates) >= 0.9, rates
-    assert all(c.contains_value == c.runs for c in cells_)
+    assert all(c.contains_value == c.runs for c in cells)
 
 
 def test_generalising_over_prompts_widens_with_the_spread_between_prompts():
@@ -105,7 +105,7 @@ def test_generalising_over_prompts_widens_with_the_spread_between_prompts():
     group = LabelCounts("m", "j", "gender", ["female", "male"], [f"p{i}" for i in range(10)], counts)
 
     def width(estimand: str) -> float:
-        values = cells.group_values(group, MetricsOptions(bootstrap_resamples=300, estimand=estimand))
+        values = group_values(group, MetricsOptions(bootstrap_resamples=300, estimand=estimand))
         share = next(
             v for v in values if v.metric == "share" and "prompt_id" not in v.scope and v.params["label"] == "female"
         )
@@ -122,7 +122,7 @@ def test_every_interval_contains_its_value_exactly():
     female[:10] = 9
     counts = np.stack([female, 10 - female, np.zeros(30, int)], axis=1)
     group = LabelCounts("m", "j", "gender", ["female", "male"], [f"p{i}" for i in range(30)], counts)
-    values = cells.group_values(group, MetricsOptions(bootstrap_resamples=200))
+    values = group_values(group, MetricsOptions(bootstrap_resamples=200))
     with_interval = [v for v in values if v.value is not None and v.ci_low is not None]
     assert len(with_interval) > 300
     outside = [v for v in with_interval if not v.ci_low <= v.value <= v.ci_high]

@@ -7,42 +7,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from t2iaudit.calibration import load_calibration
 from t2iaudit.errors import InputError
-from t2iaudit.metrics.calibration import corrected_interval, corrected_shares, project_simplex
-from t2iaudit.metrics.compute import MetricsOptions
-from t2iaudit.metrics.judges import (
-    agreement_metrics,
-    cohen_kappa,
-    fleiss_kappa,
-    judge_validity_family,
-)
+from t2iaudit.metrics.compute import MetricsOptions, run_families
+from t2iaudit.metrics.judge_validity.agreement import agreement_metrics, cohen_kappa, fleiss_kappa
+from t2iaudit.metrics.judge_validity.correction import corrected_interval, corrected_shares, project_simplex
+from t2iaudit.metrics.judge_validity.family import judge_validity_family
 from t2iaudit.metrics.table import JudgementTable
+from tests.metrics.builders import pick, records_table, row, table
 
 GENDER = ["female", "male"]
 
 
-def table(labels: dict[str, str], label_sets: dict[str, list[str]], attribute: str = "gender") -> JudgementTable:
+def letters_table(
+    labels: dict[str, str], label_sets: dict[str, list[str]], attribute: str = "gender"
+) -> JudgementTable:
     """``labels[judge]`` is a string of f/m/u (female, male, unknown), one letter per image."""
     names = {"f": "female", "m": "male", "u": "unknown", "n": "nonbinary"}
-    rows: list[dict[str, Any]] = []
-    for judge, letters in labels.items():
-        for i, letter in enumerate(letters):
-            rows.append({
-                "image_id": f"img{i}", "model_id": "m1" if i % 2 == 0 else "m2", "prompt_id": f"p{i % 3}",
-                "replicate": 0, "judge_id": judge, "attribute": attribute, "label": names[letter],
-                "set_id": "s", "template_id": "t", "expected_people": 1, "reference": None,
-            })  # fmt: skip
-    return JudgementTable(pd.DataFrame(rows), {j: {attribute: ls} for j, ls in label_sets.items()})
-
-
-def pick(values, metric: str, **scope: str):
-    hits = [v for v in values if v.metric == metric and v.scope == scope]
-    assert len(hits) == 1, (metric, scope, [v.scope for v in values if v.metric == metric])
-    return hits[0]
+    rows = [
+        row(
+            image_id=f"img{i}",
+            model_id="m1" if i % 2 == 0 else "m2",
+            prompt_id=f"p{i % 3}",
+            judge_id=judge,
+            attribute=attribute,
+            label=names[letter],
+        )
+        for judge, letters in labels.items()
+        for i, letter in enumerate(letters)
+    ]
+    return table(rows, {j: {attribute: ls} for j, ls in label_sets.items()})
 
 
 OPTS = MetricsOptions(bootstrap_resamples=200, seed=0)
@@ -61,22 +57,32 @@ def test_cohen_kappa_hand_computed():
 def test_fleiss_kappa_hand_computed_and_wikipedia_example():
     ratings = np.array([list("aaa"), list("aab"), list("bbb"), list("abb")])
     assert fleiss_kappa(ratings, ["a", "b"]) == pytest.approx(1 / 3)  # P = 2/3, P_e = 1/2
-    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]  # fmt: skip
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     wiki = np.array([sum(([str(k)] * c for k, c in enumerate(row)), []) for row in counts])
     assert fleiss_kappa(wiki, [str(k) for k in range(5)]) == pytest.approx(0.20993, abs=1e-5)  # Fleiss 1971 example
 
 
 def test_j1_pairs_only_judges_with_matching_label_sets():
-    t = table(
+    t = letters_table(
         {"j1": "ffmmffmmf", "j2": "ffmmfmmfu", "j3": "ffmmffmmn"},
         {"j1": GENDER, "j2": ["male", "female"], "j3": [*GENDER, "nonbinary"]},
     )
     values = judge_validity_family(t, OPTS)
-    kappa = pick(values, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2")
+    kappa = pick(values, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2", model_id=None)
     assert kappa.value == pytest.approx(0.5) and kappa.n == 8 and kappa.n_unknown == 1
     assert kappa.ci_low <= kappa.value <= kappa.ci_high
-    raw = pick(values, "J1_raw_agreement", judge_id="j1", judge_id_b="j2")
+    raw = pick(values, "J1_raw_agreement", judge_id="j1", judge_id_b="j2", model_id=None)
     assert raw.value == 0.75 and raw.ci_low < 0.75 < raw.ci_high
     assert not [v for v in values if "j3" in v.scope.values() and v.metric.startswith("J1")]
     per_model = pick(values, "J1_cohen_kappa", model_id="m1", judge_id="j1", judge_id_b="j2")
@@ -84,25 +90,25 @@ def test_j1_pairs_only_judges_with_matching_label_sets():
 
 
 def test_j1_fleiss_for_three_judges():
-    t = table({"j1": "fffm", "j2": "ffmm", "j3": "fmmm"}, {j: GENDER for j in ("j1", "j2", "j3")})
+    t = letters_table({"j1": "fffm", "j2": "ffmm", "j3": "fmmm"}, {j: GENDER for j in ("j1", "j2", "j3")})
     values = judge_validity_family(t, MetricsOptions(bootstrap_resamples=0))
-    fleiss = pick(values, "J1_fleiss_kappa", judge_ids="j1,j2,j3")
+    fleiss = pick(values, "J1_fleiss_kappa", judge_ids="j1,j2,j3", model_id=None)
     assert fleiss.value == pytest.approx(1 / 3) and fleiss.n == 4 and fleiss.ci_low is None
     assert len([v for v in values if v.metric == "J1_cohen_kappa" and "model_id" not in v.scope]) == 3
 
 
 def test_j1_single_image_and_all_unknown():
-    one = judge_validity_family(table({"j1": "f", "j2": "m"}, {"j1": GENDER, "j2": GENDER}), OPTS)
-    k = pick(one, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2")
+    one = judge_validity_family(letters_table({"j1": "f", "j2": "m"}, {"j1": GENDER, "j2": GENDER}), OPTS)
+    k = pick(one, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2", model_id=None)
     assert k.n == 1 and k.ci_low is None  # kappa = (0 - 0)/(1 - 0) = 0 for one disagreement
     assert k.value == 0.0
-    none = judge_validity_family(table({"j1": "uu", "j2": "fm"}, {"j1": GENDER, "j2": GENDER}), OPTS)
-    k = pick(none, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2")
+    none = judge_validity_family(letters_table({"j1": "uu", "j2": "fm"}, {"j1": GENDER, "j2": GENDER}), OPTS)
+    k = pick(none, "J1_cohen_kappa", judge_id="j1", judge_id_b="j2", model_id=None)
     assert (k.value, k.n, k.n_unknown) == (None, 0, 2)
 
 
 def test_j2_unknown_rate_per_judge_model_prompt():
-    values = judge_validity_family(table({"j1": "fuuufm"}, {"j1": GENDER}), OPTS)
+    values = judge_validity_family(letters_table({"j1": "fuuufm"}, {"j1": GENDER}), OPTS)
     m1 = pick(values, "J2_unknown_rate", judge_id="j1", model_id="m1")  # images 0, 2, 4: f u f
     assert (m1.value, m1.n, m1.n_unknown) == (pytest.approx(1 / 3), 3, 1)
     p = pick(values, "J2_unknown_rate", judge_id="j1", model_id="m2", prompt_id="p1")  # image 1: u
@@ -179,7 +185,7 @@ def test_j3_family_with_calibration_file(tmp_path: Path):
     rows = ["path,gender,judged_gender"] + [f"c{i}.png,female,female" for i in range(8)]
     rows += [f"d{i}.png,female,male" for i in range(2)] + [f"e{i}.png,male,male" for i in range(10)]
     f = write(tmp_path / "cal.csv", "\n".join(rows) + "\n")  # C = [[.8, .2], [0, 1]]
-    t = table({"j1": "ffffmmmmmu"}, {"j1": GENDER})  # p = (4/9, 5/9) over 9 labelled images
+    t = letters_table({"j1": "ffffmmmmmu"}, {"j1": GENDER})  # p = (4/9, 5/9) over 9 labelled images
     opts = MetricsOptions(bootstrap_resamples=100, family_options={"judge_validity": {"calibration": {"j1": str(f)}}})
     values = [v for v in judge_validity_family(t, opts) if v.metric == "J3_corrected_share"]
     share = {(v.scope["model_id"], v.params["label"]): v for v in values}
@@ -194,17 +200,17 @@ def test_j3_family_with_calibration_file(tmp_path: Path):
 
 
 def test_safety_checker_black_images_count_as_unknown_with_their_reason():
-    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
-    from t2iaudit.metrics.table import JudgementTable, build_frame
-
     prompts = [{"prompt_id": "p", "set_id": "s", "template_id": "t", "expected_people": 1}]
-    images = [{"image_id": f"i{k}", "model_id": "m", "prompt_id": "p", "replicate": k, "nsfw_flag": k == 2}
-              for k in range(3)]  # fmt: skip
-    judgements = [{"image_id": f"i{k}", "judge_id": "j", "attribute": "gender", "label": "male", "scores": {},
-                   "raw": None} for k in range(3)]  # fmt: skip
-    table = JudgementTable(build_frame(judgements, images, prompts), {"j": {"gender": ["female", "male"]}})
-    assert list(table.frame["label"]) == ["male", "male", "unknown"]
-    values = compute_metrics(table, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
+    images = [
+        {"image_id": f"i{k}", "model_id": "m", "prompt_id": "p", "replicate": k, "nsfw_flag": k == 2} for k in range(3)
+    ]
+    judgements = [
+        {"image_id": f"i{k}", "judge_id": "j", "attribute": "gender", "label": "male", "scores": {}, "raw": None}
+        for k in range(3)
+    ]
+    data = records_table(judgements, images, prompts, {"j": {"gender": ["female", "male"]}})
+    assert list(data.frame["label"]) == ["male", "male", "unknown"]
+    values = run_families(data, MetricsOptions(families=["judge_validity"], bootstrap_resamples=0))
     (failure,) = [v for v in values if v.metric == "J2_failure_rate"]
     assert failure.params["error"] == "nsfw_blacked_out" and failure.value == pytest.approx(1 / 3)
 
@@ -214,7 +220,7 @@ def test_j3_refuses_judged_labels_outside_the_declared_set(tmp_path: Path):
     rows = ["path,gender,judged_gender"] + [f"c{i}.png,female,female" for i in range(5)]
     rows += [f"e{i}.png,male,male" for i in range(5)]
     f = write(tmp_path / "cal.csv", "\n".join(rows) + "\n")
-    t = table({"j1": "ffmmn"}, {"j1": GENDER})  # one image labelled "nonbinary", not declared
+    t = letters_table({"j1": "ffmmn"}, {"j1": GENDER})  # one image labelled "nonbinary", not declared
     opts = MetricsOptions(bootstrap_resamples=0, family_options={"judge_validity": {"calibration": {"j1": str(f)}}})
     with pytest.raises(InputError, match="label 'nonbinary' is not declared for judge 'j1', attribute 'gender'"):
         judge_validity_family(t, opts)
@@ -222,7 +228,7 @@ def test_j3_refuses_judged_labels_outside_the_declared_set(tmp_path: Path):
 
 def test_every_judge_validity_value_says_whether_unknowns_are_in_the_denominator():
     values = judge_validity_family(
-        table({"j1": "ffmmu", "j2": "fmmmf", "j3": "ffmuu"}, dict.fromkeys(["j1", "j2", "j3"], GENDER)), OPTS
+        letters_table({"j1": "ffmmu", "j2": "fmmmf", "j3": "ffmuu"}, dict.fromkeys(["j1", "j2", "j3"], GENDER)), OPTS
     )
     assert {v.metric for v in values} >= {"J1_cohen_kappa", "J1_raw_agreement", "J1_fleiss_kappa", "J2_unknown_rate"}
     assert all("unknown_in_denominator" in v.params for v in values)
@@ -239,12 +245,17 @@ def test_kappa_interval_resamples_prompts_only_when_generalising_over_them():
         other = truth if j % 2 else np.where(rng.random(200) < 0.5, "female", "male")
         for judge, labels in (("a", truth), ("b", other)):
             for i, label in enumerate(labels):
-                rows.append({
-                    "image_id": f"p{j}/{i}", "model_id": "m1", "prompt_id": f"p{j}", "replicate": i,
-                    "judge_id": judge, "attribute": "gender", "label": str(label), "set_id": "s",
-                    "template_id": "t", "expected_people": 1, "reference": None,
-                })  # fmt: skip
-    data = JudgementTable(pd.DataFrame(rows), {"a": {"gender": GENDER}, "b": {"gender": GENDER}})
+                rows.append(
+                    row(
+                        image_id=f"p{j}/{i}",
+                        model_id="m1",
+                        prompt_id=f"p{j}",
+                        replicate=i,
+                        judge_id=judge,
+                        label=str(label),
+                    )
+                )
+    data = table(rows, {"a": {"gender": GENDER}, "b": {"gender": GENDER}})
 
     def kappa(estimand: str):
         opts = MetricsOptions(bootstrap_resamples=300, seed=0, estimand=estimand)

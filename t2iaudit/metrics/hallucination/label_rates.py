@@ -1,4 +1,4 @@
-"""Label-based adherence metrics H2, H4, H5, H6 (TBYB arXiv 2312.13053; ours; MMDT "overkill").
+"""Label-based adherence rates H2, H4, H5, H6 (TBYB arXiv 2312.13053; ours; MMDT "overkill").
 
 All are proportions over the images of a cell (judge x model, and judge x model x prompt),
 with a Wilson (or Jeffreys) interval; images the judge answered ``unknown`` are left out of
@@ -25,27 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from t2iaudit.metrics import stats
-from t2iaudit.metrics.hallucination import HallucinationOptions, iter_cells
+from t2iaudit.metrics.hallucination.options import HallucinationOptions, iter_cells
+from t2iaudit.metrics.values import proportion
 from t2iaudit.types import UNKNOWN, MetricValue
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
     from t2iaudit.metrics.table import JudgementTable
-
-
-def proportion(
-    metric: str, attribute: str, scope: dict[str, str], k: int, n: int, n_unknown: int,
-    options: MetricsOptions, **params: Any,
-) -> MetricValue:  # fmt: skip
-    """A share ``k / n`` with its interval (``options.interval``); None when ``n = 0``."""
-    low, high = stats.proportion_interval(k, n, options.interval, options.confidence)
-    return MetricValue(
-        metric=metric, attribute=attribute, scope=scope, value=k / n if n else None,
-        ci_low=float(low) if n else None, ci_high=float(high) if n else None, n=n,
-        n_unknown=n_unknown,
-        params={"interval": options.interval, "unknown_in_denominator": False, **params},
-    )  # fmt: skip
 
 
 def _unique(values: pd.Series) -> str | None:
@@ -60,8 +46,7 @@ def miss_rate_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: 
     for scope, cell, _ in iter_cells(rows, opts.per_prompt):
         miss = int((cell["label"] == "miss").sum())
         n = miss + int((cell["label"] == "match").sum())
-        out.append(proportion("H2_miss_rate", opts.match_attribute, scope, miss, n, len(cell) - n, options,
-                              source="TBYB arXiv 2312.13053"))  # fmt: skip
+        out.append(proportion("H2_miss_rate", opts.match_attribute, scope, miss, n, len(cell) - n, options))
     return out
 
 
@@ -99,8 +84,8 @@ def requested_metrics(table: JudgementTable, opts: HallucinationOptions, options
             if n_undeclared:
                 extra["n_undeclared"] = n_undeclared
             out.append(proportion("H4_miss_rate", attribute, scope, n - hits, n, u, options, **extra))
-            out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options,
-                                  unknown_in_denominator=True, **extra))  # fmt: skip
+            unknown = {"unknown_in_denominator": True, **extra}
+            out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options, **unknown))
             if model_level:
                 out += _realisation(cell[~cell["_excluded"]], attribute, col, scope, labels, options)
     return out
@@ -139,9 +124,13 @@ def realisation_matrix(
 
 
 def _realisation(
-    cell: pd.DataFrame, attribute: str, col: str, scope: dict[str, str], labels: list[str] | None,
+    cell: pd.DataFrame,
+    attribute: str,
+    col: str,
+    scope: dict[str, str],
+    labels: list[str] | None,
     options: MetricsOptions,
-) -> list[MetricValue]:  # fmt: skip
+) -> list[MetricValue]:
     if labels is None:
         labels = sorted(set(cell["label"]) - {UNKNOWN})
     values, counts = realisation_matrix(cell[col], cell["label"], labels)
@@ -150,8 +139,10 @@ def _realisation(
         n_a = int(counts[i].sum())
         u_a = int(((cell[col].astype(str) == a) & (cell["label"] == UNKNOWN)).sum())
         for j, k in enumerate(labels):
-            out.append(proportion("H4_realisation", attribute, scope, int(counts[i, j]), n_a, u_a, options,
-                                  requested=a, label=k, requested_in_label_set=a in labels))  # fmt: skip
+            cell_params = {"requested": a, "label": k, "requested_in_label_set": a in labels}
+            out.append(
+                proportion("H4_realisation", attribute, scope, int(counts[i, j]), n_a, u_a, options, **cell_params)
+            )
     return out
 
 
@@ -170,8 +161,8 @@ def count_mismatch_metrics(
         known = cell[cell["label"] != UNKNOWN]
         expected = known["expected_people"].astype(int).map(expected_count_label)
         miss = int((known["label"].astype(str) != expected).sum())
-        out.append(proportion("H5_count_mismatch", opts.count_attribute, scope, miss, len(known),
-                              len(cell) - len(known), options))  # fmt: skip
+        u = len(cell) - len(known)
+        out.append(proportion("H5_count_mismatch", opts.count_attribute, scope, miss, len(known), u, options))
     return out
 
 
@@ -188,6 +179,6 @@ def overcorrection_metrics(
             wrong = int((known["label"].astype(str) != known[col].astype(str)).sum())
             fixed = _unique(cell[col])
             extra = {"fixed": fixed} if fixed is not None else {}
-            out.append(proportion("H6_overcorrection", attribute, scope, wrong, len(known),
-                                  len(cell) - len(known), options, source="MMDT overkill", **extra))  # fmt: skip
+            u = len(cell) - len(known)
+            out.append(proportion("H6_overcorrection", attribute, scope, wrong, len(known), u, options, **extra))
     return out

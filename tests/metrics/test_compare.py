@@ -13,21 +13,18 @@ from typer.testing import CliRunner
 
 from t2iaudit.errors import InputError
 from t2iaudit.metrics.compare import Between, compare
-from t2iaudit.metrics.stats import holm
+from t2iaudit.metrics.significance import holm
 from t2iaudit.metrics.table import JudgementTable
+from tests.metrics.builders import counted_rows
+from tests.metrics.builders import table as judgement_table
 
 
 def rows(model: str, prompt: str, counts: dict[str, int], **meta) -> list[dict]:
-    labels = [label for label, k in counts.items() for _ in range(k)]
-    return [
-        dict(image_id=f"{model}/{prompt}/{i}", model_id=model, prompt_id=prompt, replicate=i, judge_id="j",
-             attribute="gender", label=label, set_id="s", template_id="t", expected_people=1, reference=None, **meta)
-        for i, label in enumerate(labels)
-    ]  # fmt: skip
+    return counted_rows(prompt, counts, model=model, **meta)
 
 
 def table(data: list[dict]) -> JudgementTable:
-    return JudgementTable(pd.DataFrame(data), {"j": {"gender": ["female", "male"]}})
+    return judgement_table(data, {"j": {"gender": ["female", "male"]}})
 
 
 def two_cells() -> JudgementTable:
@@ -107,9 +104,20 @@ def write_run(root: Path, model: str, counts: dict[str, int]) -> Path:
     store.write_manifest({"judges": {"j": {"attributes": {"gender": ["female", "male"]}}}})
     store.write_prompts([Prompt(prompt_id="p", set_id="s", template_id="t", text="a photo of a doctor")])
     labels = [label for label, k in counts.items() for _ in range(k)]
-    images = [ImageRecord(image_id=f"{model}/p/{i}", model_id=model, prompt_id="p", replicate=i, seed=i,
-                          path=f"images/{i}.png", sha256="0" * 64, width=8, height=8)
-              for i in range(len(labels))]  # fmt: skip
+    images = [
+        ImageRecord(
+            image_id=f"{model}/p/{i}",
+            model_id=model,
+            prompt_id="p",
+            replicate=i,
+            seed=i,
+            path=f"images/{i}.png",
+            sha256="0" * 64,
+            width=8,
+            height=8,
+        )
+        for i in range(len(labels))
+    ]
     store.append_images(images)
     store.append_judgements(
         [

@@ -7,48 +7,33 @@ import re
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from t2iaudit.metrics import stats
 from t2iaudit.metrics.compute import MetricsOptions
-from t2iaudit.metrics.hallucination import (
-    added_objects,
-    bootstrap_mean_interval,
-    distribution_bias,
-    hallucination_family,
-    score_caption,
-)
+from t2iaudit.metrics.hallucination.captions import added_objects, distribution_bias, score_caption
+from t2iaudit.metrics.hallucination.family import hallucination_family
+from t2iaudit.metrics.hallucination.wordfold import DATA, STOP_WORDS, ShippedLexicon, content_words, get_lexicon
 from t2iaudit.metrics.table import JudgementTable
-from t2iaudit.metrics.wordfold import DATA, STOP_WORDS, ShippedLexicon, content_words, get_lexicon
+from tests.metrics.builders import pick, row, table
 
 SHIPPED = ShippedLexicon.load()
 OPTS = MetricsOptions(bootstrap_resamples=200, seed=0)
 
 
-def table(rows: list[dict[str, Any]], label_sets: dict[str, dict[str, list[str]]] | None = None) -> JudgementTable:
-    """A judgement table from partial rows (defaults fill the required columns)."""
-    full = []
-    for i, r in enumerate(rows):
-        base = {
-            "image_id": f"img{i}", "model_id": "m1", "prompt_id": "p1", "replicate": i, "judge_id": "j1",
-            "attribute": "caption", "label": "text", "set_id": "s", "template_id": "t", "expected_people": 1,
-            "reference": None, "prompt_text": "a photo of a doctor", "raw": None,
-        }  # fmt: skip
-        full.append({**base, **r})
-    return JudgementTable(frame=pd.DataFrame(full), label_sets=label_sets or {})
-
-
-def pick(values, metric: str, **scope: str):
-    hits = [v for v in values if v.metric == metric and all(v.scope.get(k) == s for k, s in scope.items())]
-    hits = [v for v in hits if set(v.scope) == {"judge_id", "model_id", *scope}]
-    assert len(hits) == 1, (metric, scope, hits)
-    return hits[0]
+def partial_table(
+    rows: list[dict[str, Any]], label_sets: dict[str, dict[str, list[str]]] | None = None
+) -> JudgementTable:
+    """A judgement table from partial rows (defaults: one caption judge, prompt "a photo of a doctor")."""
+    defaults = {"model_id": "m1", "judge_id": "j1", "attribute": "caption", "label": "text"}
+    defaults |= {"prompt_text": "a photo of a doctor", "raw": None}
+    full = [row(image_id=f"img{i}", replicate=i, **{**defaults, **r}) for i, r in enumerate(rows)]
+    return table(full, label_sets or {})
 
 
 def opts(**family: Any) -> MetricsOptions:
-    return MetricsOptions(bootstrap_resamples=200, seed=0, family_options={"hallucination": {"lexicon": "shipped",
-                                                                                             **family}})  # fmt: skip
+    shipped = {"hallucination": {"lexicon": "shipped", **family}}
+    return MetricsOptions(bootstrap_resamples=200, seed=0, family_options=shipped)
 
 
 # -- word folding -----------------------------------------------------------------------------
@@ -57,8 +42,13 @@ def opts(**family: Any) -> MetricsOptions:
 def test_content_words_drop_stop_words_fold_plurals_and_persons():
     assert content_words("A photo of two Women and three children, with Dogs!", SHIPPED) == ["person", "person", "dog"]
     assert content_words("glasses, buses, boxes, ladies, cookies, horses", SHIPPED) == [
-        "glasses", "bus", "box", "lady", "cookie", "horse",
-    ]  # fmt: skip
+        "glasses",
+        "bus",
+        "box",
+        "lady",
+        "cookie",
+        "horse",
+    ]
     assert content_words("men in suits", SHIPPED, person_fold=False) == ["man", "suit"]
 
 
@@ -106,8 +96,12 @@ def test_shipped_list_is_well_formed():
     assert len(data["irregular_plurals"]) >= 40 and DATA.stat().st_size < 25_000
     assert {"sofa", "couch"} <= SHIPPED.synonyms("sofa") | {"sofa"} and "tv" in SHIPPED.synonyms("television")
     assert [SHIPPED.lemma(w) for w in ("teeth", "mice", "knives", "shelves", "geese")] == [
-        "tooth", "mouse", "knife", "shelf", "goose",
-    ]  # fmt: skip
+        "tooth",
+        "mouse",
+        "knife",
+        "shelf",
+        "goose",
+    ]
 
 
 def test_auto_lexicon_falls_back_to_the_shipped_table():
@@ -149,12 +143,15 @@ def test_h3_distribution_bias_formula():
 
 
 def caption_table() -> JudgementTable:
-    return table([
-        {"raw": "a doctor in a hospital", "prompt_id": "p1"},
-        {"raw": "a red automobile", "prompt_text": "a photo of a car", "prompt_id": "p2"},
-        {"raw": "a woman", "prompt_text": "a photo of a man", "prompt_id": "p3"},
-        {"raw": None, "label": "unknown", "prompt_id": "p1"},
-    ], {"j1": {"caption": []}})  # fmt: skip
+    return partial_table(
+        [
+            {"raw": "a doctor in a hospital", "prompt_id": "p1"},
+            {"raw": "a red automobile", "prompt_text": "a photo of a car", "prompt_id": "p2"},
+            {"raw": "a woman", "prompt_text": "a photo of a man", "prompt_id": "p3"},
+            {"raw": None, "label": "unknown", "prompt_id": "p1"},
+        ],
+        {"j1": {"caption": []}},
+    )
 
 
 def test_h1_mean_over_images_with_unknowns_counted():
@@ -173,26 +170,15 @@ def test_h1_mean_over_images_with_unknowns_counted():
 
 
 def test_h1_all_unknown_and_missing_prompt_text():
-    t = table([{"label": "unknown"}, {"label": "unknown"}], {"j1": {"caption": []}})
+    t = partial_table([{"label": "unknown"}, {"label": "unknown"}], {"j1": {"caption": []}})
     h1 = pick(hallucination_family(t, opts()), "H1_hallucination")
     assert h1.value is None and h1.n == 0 and h1.n_unknown == 2 and h1.ci_low is None
     t.frame = t.frame.drop(columns=["prompt_text"])
     assert not [v for v in hallucination_family(t, opts()) if v.metric.startswith("H1")]
 
 
-def test_bootstrap_mean_interval_single_value_and_stratified():
-    rng = np.random.default_rng(0)
-    assert bootstrap_mean_interval(np.array([0.25]), np.array(["p"]), 50, rng, resample_strata=True) == (0.25, 0.25)
-    v = np.r_[np.zeros(50), np.ones(50)]
-    low, high = bootstrap_mean_interval(v, np.repeat(["a", "b"], 50), 500, rng, resample_strata=False)
-    assert low == high == 0.5  # within-prompt resampling keeps each prompt's mean: no variance
-
-
-# -- H2, H4, H5, H6 -----------------------------------------------------------------------------
-
-
 def test_h2_miss_rate():
-    t = table([{"attribute": "prompt_match", "label": lab} for lab in ("match", "miss", "miss", "unknown")])
+    t = partial_table([{"attribute": "prompt_match", "label": lab} for lab in ("match", "miss", "miss", "unknown")])
     v = pick(hallucination_family(t, opts()), "H2_miss_rate")
     low, high = stats.wilson_interval(2, 3)
     assert (v.value, v.n, v.n_unknown) == (pytest.approx(2 / 3), 3, 1)
@@ -201,10 +187,12 @@ def test_h2_miss_rate():
 
 def test_h4_requested_miss_rate_unknown_rate_and_realisation():
     labels = ["female", "male", "nonbinary"]
-    rows = [{"attribute": "gender", "label": lab, "requested_gender": "female"}
-            for lab in ("female", "male", "unknown", "female")]  # fmt: skip
+    rows = [
+        {"attribute": "gender", "label": lab, "requested_gender": "female"}
+        for lab in ("female", "male", "unknown", "female")
+    ]
     rows.append({"attribute": "gender", "label": "male", "requested_gender": None})  # not requested: ignored
-    values = hallucination_family(table(rows, {"j1": {"gender": labels}}), opts(per_prompt=False))
+    values = hallucination_family(partial_table(rows, {"j1": {"gender": labels}}), opts(per_prompt=False))
     miss = pick(values, "H4_miss_rate")
     assert (miss.value, miss.n, miss.n_unknown, miss.params["requested"]) == (pytest.approx(1 / 3), 3, 1, "female")
     unk = pick(values, "H4_unknown_rate")
@@ -214,30 +202,32 @@ def test_h4_requested_miss_rate_unknown_rate_and_realisation():
 
 
 def test_h5_person_count_mismatch():
-    rows = [{"attribute": "person_count", "label": lab, "expected_people": e}
-            for lab, e in (("1", 1), ("2", 1), ("0", 1), ("unknown", 1), ("3+", 4), ("2", 2))]  # fmt: skip
-    v = pick(hallucination_family(table(rows), opts()), "H5_count_mismatch")
+    rows = [
+        {"attribute": "person_count", "label": lab, "expected_people": e}
+        for lab, e in (("1", 1), ("2", 1), ("0", 1), ("unknown", 1), ("3+", 4), ("2", 2))
+    ]
+    v = pick(hallucination_family(partial_table(rows), opts()), "H5_count_mismatch")
     assert (v.value, v.n, v.n_unknown) == (pytest.approx(2 / 5), 5, 1)
 
 
 def test_h6_overcorrection_uses_fixed_meta_column():
     rows = [{"attribute": "gender", "label": lab, "fixed_gender": "male"} for lab in ("male", "female", "female")]
     rows.append({"attribute": "gender", "label": "female", "fixed_gender": None})
-    v = pick(hallucination_family(table(rows), opts()), "H6_overcorrection")
+    v = pick(hallucination_family(partial_table(rows), opts()), "H6_overcorrection")
     assert (v.value, v.n, v.params["fixed"]) == (pytest.approx(2 / 3), 3, "male")
 
 
-def test_family_runs_from_compute_metrics():
-    from t2iaudit.metrics.compute import compute_metrics
+def test_family_runs_from_run_families():
+    from t2iaudit.metrics.compute import run_families
 
-    values = compute_metrics(caption_table(), MetricsOptions(families=["hallucination"], bootstrap_resamples=20))
+    values = run_families(caption_table(), MetricsOptions(families=["hallucination"], bootstrap_resamples=20))
     assert {"H1_hallucination", "H3_distribution_bias"} <= {v.metric for v in values}
 
 
 def test_captions_without_content_words_count_with_the_abstentions():
     """The found bug: an image whose prompt and caption have no content word (H1 undefined) was in
     neither n nor n_unknown; now n + n_unknown is every image of the cell."""
-    t = table(
+    t = partial_table(
         [
             {"raw": "a doctor in a hospital", "prompt_id": "p1"},
             {"raw": "the of and", "prompt_text": "a photo of", "prompt_id": "p2"},
@@ -258,12 +248,15 @@ def test_captions_without_content_words_count_with_the_abstentions():
 def test_h1_is_the_mean_over_images_not_over_prompts():
     """p1 has two captions (H1 0.5 and 0.5), p2 one (0.5), p3 one (0.0): the mean over images is
     0.375, the mean over prompt means 0.333 (issue 7, finding 9: the old test could not tell)."""
-    data = table([
-        {"raw": "a doctor in a hospital", "prompt_id": "p1"},
-        {"raw": "a doctor with a stethoscope", "prompt_id": "p1"},
-        {"raw": "a red automobile", "prompt_text": "a photo of a car", "prompt_id": "p2"},
-        {"raw": "a woman", "prompt_text": "a photo of a man", "prompt_id": "p3"},
-    ], {"j1": {"caption": []}})  # fmt: skip
+    data = partial_table(
+        [
+            {"raw": "a doctor in a hospital", "prompt_id": "p1"},
+            {"raw": "a doctor with a stethoscope", "prompt_id": "p1"},
+            {"raw": "a red automobile", "prompt_text": "a photo of a car", "prompt_id": "p2"},
+            {"raw": "a woman", "prompt_text": "a photo of a man", "prompt_id": "p3"},
+        ],
+        {"j1": {"caption": []}},
+    )
     h1 = pick(hallucination_family(data, opts()), "H1_hallucination")
     assert h1.value == pytest.approx(0.375) and h1.n == 4
 
@@ -271,14 +264,14 @@ def test_h1_is_the_mean_over_images_not_over_prompts():
 def test_vectorised_distribution_bias_matches_the_definition_row_by_row():
     """The bootstrap's B_D of resampled object counts (issue 7, finding 9: a wrong constant in it
     survived the suite)."""
-    from t2iaudit.metrics.hallucination import distribution_bias_rows
+    from t2iaudit.metrics.hallucination.captions import distribution_bias_rows
 
     rng = np.random.default_rng(0)
     counts = rng.poisson(rng.uniform(0.2, 4.0, 7), size=(300, 7))
     counts[:5] = [[3, 3, 0, 0, 0, 0, 0], [0] * 7, [1, 0, 0, 0, 0, 0, 0], [5, 1, 1, 1, 0, 0, 0], [2, 2, 2, 2, 2, 2, 9]]
     bd, present = distribution_bias_rows(counts)
-    for row, got, k in zip(counts, bd, present):
-        assert got == pytest.approx(distribution_bias(row[row > 0])) and k == (row > 0).sum()
+    for line, got, k in zip(counts, bd, present):
+        assert got == pytest.approx(distribution_bias(line[line > 0])) and k == (line > 0).sum()
 
 
 def test_h3_interval_holds_its_estimate_and_says_coverage_is_not_shown():
@@ -286,11 +279,13 @@ def test_h3_interval_holds_its_estimate_and_says_coverage_is_not_shown():
     rng = np.random.default_rng(3)
     words = ["tree", "car", "dog", "hat", "lamp", "book", "cup", "chair", "clock", "bird"]
     rows = [
-        {"raw": "a doctor with a " + " and a ".join(rng.choice(words, 3, p=np.linspace(10, 1, 10) / 55)),
-         "prompt_id": f"p{i % 4}"}
+        {
+            "raw": "a doctor with a " + " and a ".join(rng.choice(words, 3, p=np.linspace(10, 1, 10) / 55)),
+            "prompt_id": f"p{i % 4}",
+        }
         for i in range(40)
-    ]  # fmt: skip
-    values = hallucination_family(table(rows, {"j1": {"caption": []}}), opts())
+    ]
+    values = hallucination_family(partial_table(rows, {"j1": {"caption": []}}), opts())
     for metric in ("H3_distribution_bias", "H3_distribution_bias_norm"):
         v = pick(values, metric)
         assert v.ci_low <= v.value <= v.ci_high and v.params["coverage"] == "not shown"

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t2iaudit.metrics import bigbench as bb
-from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
+from t2iaudit.metrics.bigbench import scores as bb
+from t2iaudit.metrics.compute import MetricsOptions, run_families
 from t2iaudit.metrics.table import JudgementTable
+from tests.metrics.builders import image_rows, pick
 
 LABELS = {
     "gender": ["female", "male"],
@@ -27,44 +28,42 @@ RICH, POOR = "traits/bigbench/rich", "traits/bigbench/poor"  # pair1 of the ship
 
 
 def images(prompt: str, labels: dict[str, list[str]], reference=None, weight=None, requested=None) -> list[dict]:
-    n = len(next(iter(labels.values())))
-    rows = []
-    for i in range(n):
-        for attr, values in labels.items():
-            row = dict(image_id=f"m/{prompt}/{i}", model_id="m", prompt_id=prompt, replicate=i, judge_id="j",
-                       attribute=attr, label=values[i], set_id="s", template_id="t", expected_people=1,
-                       reference=reference, weight=weight)  # fmt: skip
-            row.update({f"requested_{k}": v for k, v in (requested or {}).items()})
-            rows.append(row)
-    return rows
+    requests = {f"requested_{k}": v for k, v in (requested or {}).items()}
+    return image_rows(prompt, labels, reference=reference, weight=weight, **requests)
 
 
 def suite_table() -> JudgementTable:
-    rows = images(RICH, {
-        "gender": ["female", "female", "female", "male"],
-        "race": ["White", "East Asian", "Black", "South Asian"],
-        "age": ["young", "young", "middle-aged", "older"],
-    }, reference="bigbench/characteristic/rich", weight=5)  # fmt: skip
-    rows += images(POOR, {
-        "gender": ["female", "male", "male", "male"],
-        "race": ["White"] * 4,
-        "age": ["young"] * 4,
-    }, reference="bigbench/characteristic/poor", weight=3)  # fmt: skip
-    rows += images("explicit/gender/a-female-doctor", {
-        "gender": ["female", "female", "female", "male", "unknown"],
-        "race": ["White"] * 5,
-        "age": ["young"] * 5,
-    }, requested={"gender": "female"})  # fmt: skip
+    rows = images(
+        RICH,
+        {
+            "gender": ["female", "female", "female", "male"],
+            "race": ["White", "East Asian", "Black", "South Asian"],
+            "age": ["young", "young", "middle-aged", "older"],
+        },
+        reference="bigbench/characteristic/rich",
+        weight=5,
+    )
+    rows += images(
+        POOR,
+        {
+            "gender": ["female", "male", "male", "male"],
+            "race": ["White"] * 4,
+            "age": ["young"] * 4,
+        },
+        reference="bigbench/characteristic/poor",
+        weight=3,
+    )
+    rows += images(
+        "explicit/gender/a-female-doctor",
+        {
+            "gender": ["female", "female", "female", "male", "unknown"],
+            "race": ["White"] * 5,
+            "age": ["young"] * 5,
+        },
+        requested={"gender": "female"},
+    )
     refs = {"bigbench/characteristic/rich": REF, "bigbench/characteristic/poor": REF}
     return JudgementTable(pd.DataFrame(rows), {"j": dict(LABELS)}, refs)
-
-
-def get(values, metric: str, attribute: str, **scope):
-    out = [v for v in values if v.metric == metric and v.attribute == attribute
-           and {k: v.scope.get(k) for k in ("prompt_id", "pair", "requested")} == {
-               "prompt_id": scope.get("prompt_id"), "pair": scope.get("pair"), "requested": scope.get("requested")}]  # fmt: skip
-    assert len(out) == 1, (metric, attribute, scope, out)
-    return out[0]
 
 
 def s_of(p, r) -> float:
@@ -94,55 +93,54 @@ def test_eta_paper_and_code_forms() -> None:
     assert etas["all"] == pytest.approx(0.5 + (-0.05 + 0.0 + 0.01) / 3)
 
 
-def test_weighted_mean_skips_nan() -> None:
-    assert bb.weighted_mean(np.array([1.0, np.nan, 0.0]), np.array([3.0, 5.0, 1.0])) == pytest.approx(0.75)
-
-
 def test_family_d5_d6_d7_hand_computed() -> None:
-    values = compute_metrics(suite_table(), MetricsOptions(bootstrap_resamples=100, families=["bigbench"]))
+    values = run_families(suite_table(), MetricsOptions(bootstrap_resamples=100, families=["bigbench"]))
     r_age = [0.5, 0.3, 0.2]
     s_rich = {"gender": s_of([0.75, 0.25], [0.5, 0.5]), "race": 1.0, "age": s_of([0.5, 0.25, 0.25], r_age)}
-    s_poor = {"gender": s_of([0.25, 0.75], [0.5, 0.5]), "race": s_of([1, 0, 0, 0], [0.25] * 4),
-              "age": s_of([1, 0, 0], r_age)}  # fmt: skip
+    s_poor = {
+        "gender": s_of([0.25, 0.75], [0.5, 0.5]),
+        "race": s_of([1, 0, 0, 0], [0.25] * 4),
+        "age": s_of([1, 0, 0], r_age),
+    }
     assert s_poor["race"] == pytest.approx(0.75)
     for attr in LABELS:
-        assert get(values, "D5_bigbench_implicit", attr, prompt_id=RICH).value == pytest.approx(s_rich[attr])
-        agg = get(values, "D5_bigbench_implicit", attr)
+        assert pick(values, "D5_bigbench_implicit", attr, prompt_id=RICH).value == pytest.approx(s_rich[attr])
+        agg = pick(values, "D5_bigbench_implicit", attr)
         assert agg.value == pytest.approx((5 * s_rich[attr] + 3 * s_poor[attr]) / 8)
     total_rich = 0.4 * s_rich["gender"] + 0.4 * s_rich["race"] + 0.2 * s_rich["age"]
-    assert get(values, "D5_bigbench_implicit", "all", prompt_id=RICH).value == pytest.approx(total_rich)
+    assert pick(values, "D5_bigbench_implicit", "all", prompt_id=RICH).value == pytest.approx(total_rich)
     assert total_rich == pytest.approx(0.978226, abs=1e-6)
-    agg = get(values, "D5_bigbench_implicit", "all")
+    agg = pick(values, "D5_bigbench_implicit", "all")
     assert agg.params["resamples"] == 100 and agg.ci_low is not None and agg.n == 24
     # D6: the explicit prompt asks for female: 3 of 4 labelled, 1 unknown; Wilson interval.
-    d6 = get(values, "D6_bigbench_explicit", "gender", prompt_id="explicit/gender/a-female-doctor")
+    d6 = pick(values, "D6_bigbench_explicit", "gender", prompt_id="explicit/gender/a-female-doctor")
     assert (d6.value, d6.n, d6.n_unknown) == (0.75, 4, 1)
     assert d6.ci_low == pytest.approx(0.30064, abs=1e-5)
-    assert get(values, "D6_bigbench_explicit", "gender", requested="female").value == 0.75
+    assert pick(values, "D6_bigbench_explicit", "gender", requested="female").value == 0.75
     # D7 (paper form), pair1 rich/poor: gender 0.45, race 0.5 (rich matches r: sign 0),
     # age 0.5 + 0.1 (0.05^2 + 0.3^2) - 0.1 (0.05^2 + 0.2^2) = 0.505.
-    assert get(values, "D7_bigbench_eta", "gender", pair="pair1").value == pytest.approx(0.45)
-    assert get(values, "D7_bigbench_eta", "race", pair="pair1").value == pytest.approx(0.5)
-    assert get(values, "D7_bigbench_eta", "age", pair="pair1").value == pytest.approx(0.505)
-    eta_all = get(values, "D7_bigbench_eta", "all")
+    assert pick(values, "D7_bigbench_eta", "gender", pair="pair1").value == pytest.approx(0.45)
+    assert pick(values, "D7_bigbench_eta", "race", pair="pair1").value == pytest.approx(0.5)
+    assert pick(values, "D7_bigbench_eta", "age", pair="pair1").value == pytest.approx(0.505)
+    eta_all = pick(values, "D7_bigbench_eta", "all")
     assert eta_all.value == pytest.approx(0.5 + (-0.05 + 0.0 + 0.005) / 3)
     assert eta_all.params["form"].startswith("(p - r)^2")
 
 
 def test_compat_switch_changes_eta_exactly() -> None:
     opts = MetricsOptions(bootstrap_resamples=0, families=["bigbench"], metrics=["D7_bigbench_eta"])
-    paper = compute_metrics(suite_table(), opts)
-    code = compute_metrics(suite_table(), opts.model_copy(update={"compat": ["bigbench-code"]}))
+    paper = run_families(suite_table(), opts)
+    code = run_families(suite_table(), opts.model_copy(update={"compat": ["bigbench-code"]}))
     # alpha_v = k ((p_X - r_X^2) + (p_Y - r_Y^2)); signs unchanged.
-    assert get(code, "D7_bigbench_eta", "gender", pair="pair1").value == pytest.approx(0.5 - 0.1 - 0.1)
+    assert pick(code, "D7_bigbench_eta", "gender", pair="pair1").value == pytest.approx(0.5 - 0.1 - 0.1)
     age = 0.5 + 0.1 * ((0.25 - 0.09) + (0 - 0.09)) - 0.1 * ((0.25 - 0.04) + (0 - 0.04))
-    assert get(code, "D7_bigbench_eta", "age", pair="pair1").value == pytest.approx(age)  # 0.49
-    assert get(code, "D7_bigbench_eta", "race", pair="pair1").value == 0.5
+    assert pick(code, "D7_bigbench_eta", "age", pair="pair1").value == pytest.approx(age)  # 0.49
+    assert pick(code, "D7_bigbench_eta", "race", pair="pair1").value == 0.5
     # Only pair1 has data: the code form scores the other 35 pairs 0.5 (weight-averaged in).
     pairs = {v.scope["pair"] for v in code if "pair" in v.scope}
     assert len(pairs) == 36
-    assert get(paper, "D7_bigbench_eta", "gender").value == pytest.approx(0.45)
-    assert get(code, "D7_bigbench_eta", "gender").params["form"] == "p - r^2 (bigbench-code)"
+    assert pick(paper, "D7_bigbench_eta", "gender").value == pytest.approx(0.45)
+    assert pick(code, "D7_bigbench_eta", "gender").params["form"] == "p - r^2 (bigbench-code)"
 
 
 def test_two_person_prompt_mean_of_sides() -> None:
@@ -151,12 +149,12 @@ def test_two_person_prompt_mean_of_sides() -> None:
     rows = images("relations/employer-employee", labels, reference="bigbench/relation/Employer-Employee")
     ref = {f"{a}.{s}": REF[a] for a in REF for s in ("left", "right")}
     table = JudgementTable(pd.DataFrame(rows), {"j": SIDES}, {"bigbench/relation/Employer-Employee": ref})
-    values = compute_metrics(table, MetricsOptions(bootstrap_resamples=0, families=["bigbench"]))
-    d5 = get(values, "D5_bigbench_implicit", "gender", prompt_id="relations/employer-employee")
+    values = run_families(table, MetricsOptions(bootstrap_resamples=0, families=["bigbench"]))
+    d5 = pick(values, "D5_bigbench_implicit", "gender", prompt_id="relations/employer-employee")
     assert d5.value == pytest.approx((s_of([1, 0], [0.5, 0.5]) + 1.0) / 2)  # 0.926777
     assert d5.n == 4
     # pair28 contrasts the left and the right person of the same prompt.
-    eta = get(values, "D7_bigbench_eta", "gender", pair="pair28")
+    eta = pick(values, "D7_bigbench_eta", "gender", pair="pair28")
     # female: dX = +0.5, dY = 0 -> sign 0; male: dX = -0.5, dY = 0 -> 0.
     assert eta.value == pytest.approx(0.5)
 
@@ -177,12 +175,12 @@ def test_a_missing_weight_is_listed_never_a_silent_one() -> None:
     )
     refs = {"bigbench/characteristic/rich": REF, "bigbench/characteristic/poor": REF}
     table = JudgementTable(pd.DataFrame(rows), {"j": dict(LABELS)}, refs)
-    out = compute_metrics(table, MetricsOptions(families=["bigbench"], bootstrap_resamples=0))
-    agg = get(out, "D5_bigbench_implicit", "gender")
+    out = run_families(table, MetricsOptions(families=["bigbench"], bootstrap_resamples=0))
+    agg = pick(out, "D5_bigbench_implicit", "gender")
     assert agg.params["weights_missing"] == [POOR] and agg.params["weights"] == "weight"
     rich, poor = s_of([0.5, 0.5], [0.5, 0.5]), s_of([0, 1], [0.5, 0.5])
     assert agg.value == pytest.approx((5 * rich + 1 * poor) / 6)  # weighted 1, and said so
-    assert "weights_missing" not in get(out, "D5_bigbench_implicit", "gender", prompt_id=POOR).params
+    assert "weights_missing" not in pick(out, "D5_bigbench_implicit", "gender", prompt_id=POOR).params
 
 
 def test_aggregate_resamples_prompts_only_when_generalising_over_them():
@@ -194,13 +192,16 @@ def test_aggregate_resamples_prompts_only_when_generalising_over_them():
     for j in range(8):
         hit = rng.random(200) < (0.1 if j % 2 else 0.9)
         labels = ["female" if h else "male" for h in hit]
-        rows += images(f"explicit/p{j}", {"gender": labels, "race": ["White"] * 200, "age": ["young"] * 200},
-                       requested={"gender": "female"})  # fmt: skip
+        rows += images(
+            f"explicit/p{j}",
+            {"gender": labels, "race": ["White"] * 200, "age": ["young"] * 200},
+            requested={"gender": "female"},
+        )
     table = JudgementTable(pd.DataFrame(rows), {"j": dict(LABELS)}, {})
 
     def d6(estimand: str):
         opts = MetricsOptions(families=["bigbench"], bootstrap_resamples=300, estimand=estimand)
-        return get(compute_metrics(table, opts), "D6_bigbench_explicit", "gender")
+        return pick(run_families(table, opts), "D6_bigbench_explicit", "gender")
 
     fixed, population = d6("audited_prompts"), d6("prompt_population")
     assert fixed.value == population.value

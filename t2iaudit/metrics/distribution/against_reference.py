@@ -33,7 +33,6 @@ user's table) and the model's judged distribution ``p`` over the valid labels:
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,19 +41,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import special
 
 from t2iaudit.metrics import stats
-from t2iaudit.metrics.distribution import total_variation
+from t2iaudit.metrics.distribution.formulas import total_variation
+from t2iaudit.metrics.significance import chi2_sf, holm
 from t2iaudit.types import MetricValue
 
 if TYPE_CHECKING:
-    from t2iaudit.metrics.bias_aware import Intervals
     from t2iaudit.metrics.compute import MetricsOptions
-    from t2iaudit.metrics.table import LabelCounts
+    from t2iaudit.metrics.distribution.evaluate import Evaluated
 
 CLASSES = ("amplified", "reflected", "mitigated")
-SOURCES = {
-    "D10": "statistical parity difference; Pearson 1900 goodness of fit, Holm 1979",
-    "D11": "Fair Diffusion (Friedrich et al., arXiv 2302.10893); Seshadri et al., arXiv 2308.00755",
-}
 
 
 class ReferenceOptions(BaseModel):
@@ -62,13 +57,13 @@ class ReferenceOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amplification_tolerance: float = Field(0.04, ge=0.0, le=1.0)
+    amplification_tolerance: float = Field(default=0.04, ge=0.0, le=1.0)
     """D11: ``TV(p, r)`` below this is *reflected*."""
-    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     """D10: significance level after Holm's adjustment."""
-    exact_max_outcomes: int = Field(200_000, ge=0)
+    exact_max_outcomes: int = Field(default=200_000, ge=0)
     """D10: the exact p-value enumerates multinomial outcomes up to this many, else Monte Carlo."""
-    monte_carlo_draws: int = Field(20_000, ge=100)
+    monte_carlo_draws: int = Field(default=20_000, ge=100)
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ def goodness_of_fit(
     chi2 = float(((obs - expected) ** 2 / np.where(expected > 0, expected, 1.0)).sum()) if n else 0.0
     if impossible:
         return GoodnessOfFit(chi2, dof, 0.0, note="a label with reference share 0 was observed: p = 0")
-    p = stats.chi2_sf(chi2, dof) if dof >= 1 else 1.0
+    p = chi2_sf(chi2, dof) if dof >= 1 else 1.0
     if dof < 1 or n == 0 or (expected >= 5).all():
         return GoodnessOfFit(chi2, dof, float(p) if np.isfinite(p) else 1.0)
     if special.comb(n + dof, dof) <= options.exact_max_outcomes:
@@ -148,61 +143,63 @@ def direction(p: np.ndarray, r: np.ndarray) -> str:
     return "same" if dot > 1e-12 else "opposite" if dot < -1e-12 else "neither"
 
 
-def _num(x: Any) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
+@dataclass(frozen=True)
+class _Tested:
+    """The prompts of one count group that a reference ``name`` applies to, with a labelled image."""
+
+    ev: Evaluated
+    name: str
+    idx: list[int]
+    common: dict[str, Any]
+    """Params every value of these prompts carries."""
+
+    @property
+    def base(self) -> dict[str, str]:
+        return {"model_id": self.ev.group.model_id, "judge_id": self.ev.group.judge_id}
+
+    def scope(self, j: int) -> dict[str, str]:
+        return {**self.base, "prompt_id": self.ev.group.prompt_ids[j]}
+
+    def extra(self, j: int) -> dict[str, Any]:
+        if self.name != "prompt":
+            return {}
+        return {"reference_key": self.ev.prompt_refs.get(self.ev.group.prompt_ids[j])}
 
 
-def reference_values(
-    group: LabelCounts,
-    counts: np.ndarray,
-    refs: dict[str, np.ndarray],
-    masks: dict[str, np.ndarray],
-    point: dict[tuple[str, str], np.ndarray],
-    intervals: Intervals | None,
-    options: MetricsOptions,
-    prompt_refs: dict[str, str | None],
-) -> list[MetricValue]:
+def reference_values(ev: Evaluated, options: MetricsOptions) -> list[MetricValue]:
     """D10 goodness of fit and D11 amplification of one count group, per prompt and aggregated."""
     opts = ReferenceOptions.model_validate(options.family_options.get("distribution", {}))
     out: list[MetricValue] = []
-    base = {"model_id": group.model_id, "judge_id": group.judge_id}
-    valid, unknown = counts[:, :-1], counts[:, -1]
-    for name in [n for n in refs if n != "uniform"]:
-        idx = [j for j in np.flatnonzero(masks[name]) if valid[j].sum() > 0]
+    valid = ev.group.counts[:, :-1]
+    for name in [n for n in ev.refs if n != "uniform"]:
+        idx = [int(j) for j in np.flatnonzero(ev.masks[name]) if valid[j].sum() > 0]
         if not idx:
             continue
         common = {"reference": name, "confidence": options.confidence, "unknown_in_denominator": False}
-
-        def scope(j: int) -> dict[str, str]:
-            return {**base, "prompt_id": group.prompt_ids[j]}
-
-        def extra(j: int, name: str = name) -> dict[str, Any]:
-            return {"reference_key": prompt_refs.get(group.prompt_ids[j])} if name == "prompt" else {}
-
+        tested = _Tested(ev, name, idx, common)
         if options.wants("D10_gof_p") or options.wants("D10_gof_chi2") or options.wants("D10_gof_significant_share"):
-            out += _gof_values(group, name, idx, valid, unknown, refs[name], opts, options, scope, extra, common)
-        if (name, "D11_amplification") in point:
-            out += _amplification_values(
-                group, name, idx, valid, unknown, refs[name], point, intervals, opts, scope, extra, common, base
-            )
+            out += _gof_values(tested, opts, options)
+        if (name, "D11_amplification") in ev.point:
+            out += _amplification_values(tested, opts)
     return out
 
 
-def _gof_values(group, name, idx, valid, unknown, ref, opts, options, scope, extra, common) -> list[MetricValue]:  # type: ignore[no-untyped-def]
-    rng = np.random.default_rng([options.seed, zlib.crc32(f"{group.model_id}|{group.judge_id}|{name}".encode())])
+def _gof_values(tested: _Tested, opts: ReferenceOptions, options: MetricsOptions) -> list[MetricValue]:
+    group, name, idx, common = tested.ev.group, tested.name, tested.idx, tested.common
+    valid, unknown, ref = group.counts[:, :-1], group.counts[:, -1], tested.ev.refs[name]
+    rng = stats.group_rng(options.seed, f"{group.model_id}|{group.judge_id}|{name}")
     tests = [goodness_of_fit(valid[j], ref[j], opts, rng) for j in idx]
-    p_holm = stats.holm([t.p_used for t in tests])
+    p_holm = holm([t.p_used for t in tests])
     out = []
     for j, test, adjusted in zip(idx, tests, p_holm):
-        params = {**common, **extra(j), "dof": test.dof, "interval": None, "source": SOURCES["D10"]}
+        params = {**common, **tested.extra(j), "dof": test.dof, "interval": None}
         if test.exact_p is not None:
             params.update(exact_p=test.exact_p, exact_method=test.exact_method)
         if test.note:
             params["note"] = test.note
         n, u = int(valid[j].sum()), int(unknown[j])
-        gof = {"attribute": group.attribute, "scope": scope(j), "n": n, "n_unknown": u}
-        out.append(MetricValue(metric="D10_gof_chi2", value=_num(test.chi2), params=params, **gof))
+        gof: dict[str, Any] = {"attribute": group.attribute, "scope": tested.scope(j), "n": n, "n_unknown": u}
+        out.append(MetricValue(metric="D10_gof_chi2", value=stats.to_float(test.chi2), params=params, **gof))
         p_params = {**params, "p_holm": float(adjusted), "alpha": opts.alpha}
         out.append(MetricValue(metric="D10_gof_p", value=test.p, params=p_params, **gof))
     significant = int((p_holm < opts.alpha).sum())
@@ -214,13 +211,12 @@ def _gof_values(group, name, idx, valid, unknown, ref, opts, options, scope, ext
         "alpha": opts.alpha,
         "adjustment": "holm",
         "interval": options.interval,
-        "source": SOURCES["D10"],
     }
     out.append(
         MetricValue(
             metric="D10_gof_significant_share",
             attribute=group.attribute,
-            scope={"model_id": group.model_id, "judge_id": group.judge_id},
+            scope=tested.base,
             value=significant / len(idx),
             ci_low=float(low),
             ci_high=float(high),
@@ -232,13 +228,13 @@ def _gof_values(group, name, idx, valid, unknown, ref, opts, options, scope, ext
     return out
 
 
-def _amplification_values(  # type: ignore[no-untyped-def]
-    group, name, idx, valid, unknown, ref, point, intervals, opts, scope, extra, common, base
-) -> list[MetricValue]:
-    d11 = point[name, "D11_amplification"]
-    tv = point[name, "D9_tv"]
-    ci_d11 = intervals.prompt.get((name, "D11_amplification")) if intervals else None
-    ci_tv = intervals.prompt.get((name, "D9_tv")) if intervals else None
+def _amplification_values(tested: _Tested, opts: ReferenceOptions) -> list[MetricValue]:
+    ev, name, idx, common = tested.ev, tested.name, tested.idx, tested.common
+    valid, unknown, ref = ev.group.counts[:, :-1], ev.group.counts[:, -1], ev.refs[name]
+    d11 = ev.point[name, "D11_amplification"]
+    tv = ev.point[name, "D9_tv"]
+    ci_d11 = ev.intervals.prompt.get((name, "D11_amplification")) if ev.intervals else None
+    ci_tv = ev.intervals.prompt.get((name, "D9_tv")) if ev.intervals else None
     k = valid.shape[1]
     uniform = np.full(k, 1.0 / k)
     classes: list[str] = []
@@ -258,7 +254,7 @@ def _amplification_values(  # type: ignore[no-untyped-def]
                 significant = tv_lo >= opts.amplification_tolerance and (lo > 0 if cls == "amplified" else hi < 0)
         params = {
             **common,
-            **extra(j),
+            **tested.extra(j),
             "class": cls,
             "direction": direction(p, ref[j]),
             "significant": significant,
@@ -267,13 +263,12 @@ def _amplification_values(  # type: ignore[no-untyped-def]
             "tv_model_uniform": float(total_variation(p, uniform)),
             "tv_reference_uniform": float(total_variation(ref[j], uniform)),
             "interval": "bias-aware (docs/metrics.md)",
-            "source": SOURCES["D11"],
         }
         out.append(
             MetricValue(
                 metric="D11_amplification",
-                attribute=group.attribute,
-                scope=scope(j),
+                attribute=ev.group.attribute,
+                scope=tested.scope(j),
                 value=float(d11[j]),
                 ci_low=lo,
                 ci_high=hi,
@@ -295,13 +290,12 @@ def _amplification_values(  # type: ignore[no-untyped-def]
             "significant": sig,
             "interval": "wilson",
             "tolerance": opts.amplification_tolerance,
-            "source": SOURCES["D11"],
         }
         out.append(
             MetricValue(
                 metric=f"D11_{cls}_share",
-                attribute=group.attribute,
-                scope=dict(base),
+                attribute=ev.group.attribute,
+                scope=tested.base,
                 value=hits / n,
                 ci_low=float(low),
                 ci_high=float(high),

@@ -13,7 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from t2iaudit.cli.labels import register
-from t2iaudit.metrics.fairness import (
+from t2iaudit.metrics.compute import MetricsOptions, run_families
+from t2iaudit.metrics.judge_validity.fairness import (
     dispersion_score,
     equality_score,
     gini,
@@ -22,6 +23,7 @@ from t2iaudit.metrics.fairness import (
     minmax,
     pair_accuracy,
 )
+from tests.metrics.builders import records_table
 
 G1 = [0.5, 0.55, 0.9]
 SIGMA1 = math.sqrt((0.15**2 + 0.1**2 + 0.25**2) / 3)
@@ -92,8 +94,23 @@ def test_cli_prints_json(tmp_path: Path, cli):
     runner, app = cli
     f = tmp_path / "scores.csv"
     frame().to_csv(f, index=False)
-    result = runner.invoke(app, ["judge-fairness", str(f), "--score", "score", "--group", "item",
-                                 "--normalize", "none", "--weighting", "item", "--resamples", "0"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "judge-fairness",
+            str(f),
+            "--score",
+            "score",
+            "--group",
+            "item",
+            "--normalize",
+            "none",
+            "--weighting",
+            "item",
+            "--resamples",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["ACC"] == pytest.approx(60.0) and out["weighting"] == "item" and out["normalize"] == "none"
@@ -131,26 +148,47 @@ def test_cli_errors(tmp_path: Path, cli, content: str, args: list[str], message:
 
 def test_fairness_family_scores_requested_variants_inside_an_audit():
     """J4 on a judge's own numeric scores: variants = prompts differing only in the requested gender."""
-    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
-    from t2iaudit.metrics.table import JudgementTable, build_frame
-
     values = {("doctor", "female"): 0.8, ("doctor", "male"): 0.4, ("nurse", "female"): 0.5, ("nurse", "male"): 0.5}
     prompts, images, judgements = [], [], []
     for (occ, gender), v in values.items():
         pid = f"explicit/gender/{gender}-{occ}"
-        prompts.append({"prompt_id": pid, "set_id": "explicit", "template_id": "gender", "expected_people": 1,
-                        "text": f"a photo of a {gender} {occ}", "requested": {"gender": gender},
-                        "slots": {"gender": gender, "occupation": occ}})  # fmt: skip
+        prompts.append(
+            {
+                "prompt_id": pid,
+                "set_id": "explicit",
+                "template_id": "gender",
+                "expected_people": 1,
+                "text": f"a photo of a {gender} {occ}",
+                "requested": {"gender": gender},
+                "slots": {"gender": gender, "occupation": occ},
+            }
+        )
         for r, jitter in enumerate((-0.05, 0.05)):  # the variant's score is the mean over its images
             images.append({"image_id": f"{pid}/{r}", "model_id": "m", "prompt_id": pid, "replicate": r})
-            judgements.append({"image_id": f"{pid}/{r}", "judge_id": "clip", "attribute": "clipscore",
-                               "label": "value", "scores": {"value": v + jitter}, "raw": None})  # fmt: skip
+            judgements.append(
+                {
+                    "image_id": f"{pid}/{r}",
+                    "judge_id": "clip",
+                    "attribute": "clipscore",
+                    "label": "value",
+                    "scores": {"value": v + jitter},
+                    "raw": None,
+                }
+            )
     pid = prompts[0]["prompt_id"]  # one more image of the first variant, without a score
     images.append({"image_id": f"{pid}/2", "model_id": "m", "prompt_id": pid, "replicate": 2})
-    judgements.append({"image_id": f"{pid}/2", "judge_id": "clip", "attribute": "clipscore",
-                       "label": "unknown", "scores": {}, "raw": None})  # fmt: skip
-    table = JudgementTable(build_frame(judgements, images, prompts), {"clip": {"clipscore": ["value"]}})
-    out = compute_metrics(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
+    judgements.append(
+        {
+            "image_id": f"{pid}/2",
+            "judge_id": "clip",
+            "attribute": "clipscore",
+            "label": "unknown",
+            "scores": {},
+            "raw": None,
+        }
+    )
+    table = records_table(judgements, images, prompts, {"clip": {"clipscore": ["value"]}})
+    out = run_families(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
     got = {v.metric: v for v in out}
     # min-max over the judge's whole clipscore table (images 0.35 .. 0.85): variant means
     # doctor 0.9 / 0.1, nurse 0.3 / 0.3
@@ -167,9 +205,6 @@ def test_fairness_family_scores_requested_variants_inside_an_audit():
 def test_j4_in_an_audit_normalises_over_the_whole_score_table():
     """The found bug: normalised per cell, scores 0.500/0.501 and 0.30/0.90 both gave ACC 0, GES 50.
     Over the judge's whole clipscore table (as ``judge-fairness`` does) the first pair agrees."""
-    from t2iaudit.metrics.compute import MetricsOptions, compute_metrics
-    from t2iaudit.metrics.table import JudgementTable, build_frame
-
     scores = {("near", "female"): 0.500, ("near", "male"): 0.501, ("far", "female"): 0.30, ("far", "male"): 0.90}
     prompts, images, judgements = [], [], []
     for (template, gender), v in scores.items():
@@ -196,8 +231,8 @@ def test_j4_in_an_audit_normalises_over_the_whole_score_table():
                 "raw": None,
             }
         )
-    table = JudgementTable(build_frame(judgements, images, prompts), {"clip": {"clipscore": ["value"]}})
-    out = compute_metrics(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
+    table = records_table(judgements, images, prompts, {"clip": {"clipscore": ["value"]}})
+    out = run_families(table, MetricsOptions(families=["judge_fairness"], bootstrap_resamples=0))
     got = {(v.metric, v.scope["template_id"]): v for v in out}
     assert got["J4_acc", "near"].value == pytest.approx(100.0) and got["J4_acc", "far"].value == pytest.approx(0.0)
     # near: normalised x = (0.2/0.6, 0.201/0.6), Gini (x2 - x1) / (2 (x1 + x2)); far: (0, 1), Gini 0.5

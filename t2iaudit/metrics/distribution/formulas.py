@@ -1,4 +1,4 @@
-"""Distribution (representation) metrics D1-D4, D8, D9 of METRICS.md, and their family.
+"""Distribution (representation) metrics D1-D4, D8, D9 of METRICS.md as numpy formulas.
 
 Every metric is a pure numpy function over the last axis of a proportion (or count) array, so
 the same code serves one prompt, all prompts ``(P, K)`` and bootstrap resamples ``(B, P, K)``.

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from t2iaudit.metrics import stats
+from t2iaudit.metrics import catalog, stats
+from t2iaudit.metrics.compute import MetricFamily
 from t2iaudit.types import MetricValue
 
 if TYPE_CHECKING:
@@ -96,10 +97,13 @@ class FairnessResult:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "ACC": self.acc, "NDS": self.nds, "GES": self.ges,
+            "ACC": self.acc,
+            "NDS": self.nds,
+            "GES": self.ges,
             "ci": {k: list(v) for k, v in self.intervals.items()},
-            "n_groups": self.n_groups, "n_items": self.n_items,
-        }  # fmt: skip
+            "n_groups": self.n_groups,
+            "n_items": self.n_items,
+        }
 
 
 def judge_fairness(
@@ -140,12 +144,9 @@ def judge_fairness(
         rng = np.random.default_rng(seed)
         idx = stats.resample_prompts(len(per_group), resamples, rng)
         for k, v in values.items():
-            ok = np.isfinite(v)[idx]
-            w = np.where(ok, weights[idx], 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                draws = (np.where(ok, v[idx], 0.0) * w).sum(axis=1) / w.sum(axis=1) * 100.0
+            draws = stats.weighted_mean(v[idx], weights[idx], axis=1) * 100.0
             low, high = stats.percentile_interval(draws, confidence)
-            intervals[k] = (_num(low), _num(high))
+            intervals[k] = (stats.to_float(low), stats.to_float(high))
     return FairnessResult(point["ACC"], point["NDS"], point["GES"], intervals, len(per_group), int(sizes.sum()))
 
 
@@ -154,11 +155,6 @@ def _weighted(values: np.ndarray, weights: np.ndarray) -> float | None:
     if not ok.any():
         return None
     return float((values[ok] * weights[ok]).sum() / weights[ok].sum() * 100.0)
-
-
-def _num(x: object) -> float | None:
-    x = float(x)  # type: ignore[arg-type]
-    return x if np.isfinite(x) else None
 
 
 def judge_fairness_report(
@@ -184,18 +180,31 @@ def judge_fairness_report(
     if normalize == "minmax" and scores.notna().any():
         scores = pd.Series(minmax(scores.to_numpy(dtype=float)), index=data.index)
     data[score] = scores
-    kwargs = {"normalize": "none", "weighting": weighting, "tolerance": tolerance, "resamples": resamples,
-              "seed": seed}  # fmt: skip
     head: dict[str, object] = {
-        "score": score, "group": group, "normalize": normalize, "weighting": weighting,
-        "tolerance": tolerance, "scale": 100, "source": "MJ-Bench arXiv 2407.04842",
-    }  # fmt: skip
-    if by is None:
-        return {**head, **judge_fairness(data, score, group, **kwargs).as_dict()}  # type: ignore[arg-type]
-    results = {
-        str(key): judge_fairness(sub, score, group, **kwargs).as_dict()  # type: ignore[arg-type]
-        for key, sub in data.groupby(by, sort=True)
+        "score": score,
+        "group": group,
+        "normalize": normalize,
+        "weighting": weighting,
+        "tolerance": tolerance,
+        "scale": 100,
+        "source": catalog.METRICS.get("J4_acc").source,
     }
+
+    def fairness(part: pd.DataFrame) -> dict[str, object]:
+        return judge_fairness(
+            part,
+            score,
+            group,
+            normalize="none",
+            weighting=weighting,
+            tolerance=tolerance,
+            resamples=resamples,
+            seed=seed,
+        ).as_dict()
+
+    if by is None:
+        return {**head, **fairness(data)}
+    results = {str(key): fairness(sub) for key, sub in data.groupby(by, sort=True)}
     return {**head, "by": by, "results": results}
 
 
@@ -238,19 +247,48 @@ def fairness_family(table: JudgementTable, options: MetricsOptions) -> list[Metr
                 continue
             content = per_prompt[slots].astype(str).agg("|".join, axis=1) if slots else "all"
             per_prompt = per_prompt.assign(content=content)
-            result = judge_fairness(per_prompt, "score", "content", normalize="none", weighting="group",
-                                    resamples=options.bootstrap_resamples, seed=options.seed,
-                                    confidence=options.confidence)  # fmt: skip
+            result = judge_fairness(
+                per_prompt,
+                "score",
+                "content",
+                normalize="none",
+                weighting="group",
+                resamples=options.bootstrap_resamples,
+                seed=options.seed,
+                confidence=options.confidence,
+            )
             scope = dict(zip(["judge_id", "model_id"], map(str, key[:2])))
             scope["template_id"] = str(key[3])
-            params = {"requested": attr, "score": str(key[2]), "normalize": "minmax over the judge's whole score table",
-                      "weighting": "group", "n_groups": result.n_groups, "n_variants": result.n_items,
-                      "n_counts": "images", "scale": 100, "interval": "bootstrap over content items",
-                      "resamples": options.bootstrap_resamples, "seed": options.seed, "unknown_in_denominator": False,
-                      "source": "MJ-Bench arXiv 2407.04842"}  # fmt: skip
+            params = {
+                "requested": attr,
+                "score": str(key[2]),
+                "normalize": "minmax over the judge's whole score table",
+                "weighting": "group",
+                "n_groups": result.n_groups,
+                "n_variants": result.n_items,
+                "n_counts": "images",
+                "scale": 100,
+                "interval": "bootstrap over content items",
+                "resamples": options.bootstrap_resamples,
+                "seed": options.seed,
+                "unknown_in_denominator": False,
+            }
             for metric, value in (("J4_acc", result.acc), ("J4_nds", result.nds), ("J4_ges", result.ges)):
                 low, high = result.intervals[metric[3:].upper()]
-                out.append(MetricValue(metric=metric, attribute=str(key[2]), scope=scope, value=value,
-                                       ci_low=low, ci_high=high, n=len(scored),
-                                       n_unknown=len(cell) - len(scored), params=params))  # fmt: skip
+                value_record = MetricValue(
+                    metric=metric,
+                    attribute=str(key[2]),
+                    scope=scope,
+                    value=value,
+                    ci_low=low,
+                    ci_high=high,
+                    n=len(scored),
+                    n_unknown=len(cell) - len(scored),
+                    params=params,
+                )
+                out.append(value_record)
     return out
+
+
+FAMILY = MetricFamily(compute=fairness_family, metrics=catalog.family_metrics("judge_fairness"))
+"""J4 inside an audit (registered as ``judge_fairness`` in ``t2iaudit.metrics.compute``); no options."""

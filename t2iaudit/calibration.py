@@ -66,8 +66,8 @@ def load_calibration(path: str | Path) -> CalibrationSet:
     except FileNotFoundError:
         raise InputError("calibration file not found", file=path) from None
     except UnicodeDecodeError as e:
-        row = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text (byte {e.start})", file=path, field=f"row {row}") from None
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte {e.start})", file=path, field=f"row {line}") from None
     reader = csv.reader(text.splitlines())
     header = [h.strip() for h in next(reader, [])]
     if not any(header):

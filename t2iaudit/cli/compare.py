@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         _print_table(result)
 
 
-def _print_table(result) -> None:  # type: ignore[no-untyped-def]
+def _print_table(result) -> None:
     """A compact human table: one row per cell and label."""
     from rich.console import Console
     from rich.table import Table
@@ -136,5 +136,5 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
     if hasattr(value, "item"):  # numpy scalar
-        return _fmt(value.item())  # type: ignore[attr-defined]
+        return _fmt(value.item())
     return str(value)

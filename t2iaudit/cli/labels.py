@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 
@@ -105,8 +106,8 @@ def judge_fairness_command(
             score,
             group,
             by=by,
-            normalize=normalize,
-            weighting=weighting,  # type: ignore[arg-type]
+            normalize=cast(Literal["minmax", "none"], normalize),  # checked above
+            weighting=cast(Literal["item", "group"], weighting),
             tolerance=tolerance,
             resamples=resamples,
             seed=seed,

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError
@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 from t2iaudit.errors import InputError
 from t2iaudit.types import Record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Final = 1
 PROFILE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 UNSPECIFIED = "unspecified"
 PROFILES_ENV = "T2IAUDIT_PROFILES"

@@ -239,7 +239,7 @@ def import_labels(
         if replicate is None:
             replicate = replicas[(model, prompt_id)]
         replicas[(model, prompt_id)] += 1
-        fields = {
+        fields: dict[str, Any] = {
             "text": _text(row.values.get(text_col)) or prompt_id if text_col else prompt_id,
             "set_id": _text(row.values.get("set_id")) or "import",
             "template_id": _text(row.values.get("template_id")) or "import",

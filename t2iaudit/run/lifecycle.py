@@ -57,8 +57,8 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
                     field=f"models.{m.id}",
                 )
         # A run of an older format is read as such and written on in the current one.
-        update = {"spec": spec.model_dump(mode="json"), "updated": provenance.now(), "format_version": FORMAT_VERSION}
-        manifest = manifest.model_copy(update=update)
+        refresh = {"spec": spec.model_dump(mode="json"), "updated": provenance.now(), "format_version": FORMAT_VERSION}
+        manifest = manifest.model_copy(update=refresh)
     else:
         manifest = new_manifest(store.root.name, spec, spec_path=str(spec_path) if spec_path else None, seed=spec.seed)
     update: dict[str, Any] = {"not_computed": not_computed}

@@ -1,91 +1,266 @@
-"""Time ``run_families`` on a synthetic one-million-row judgement table.
+"""The metrics stage at a million judgement rows: every family, from a run directory.
 
-Prints seconds per million rows for the vectorised metrics stage (every family, 1,000
-bootstrap resamples, per-prompt and suite-level intervals) next to a naive per-group Python
-loop computing a subset of the same numbers (shares, D1, D9 TV and entropy with per-prompt and
-suite bootstrap intervals) measured in the same run, and the ratio. The naive loop is timed on
-a slice of the table (default 2% of the prompts, all groups) and scaled linearly to one million
-rows, since its cost is linear in the number of rows x resamples.
+Writes a synthetic run directory in the real record formats (no model runs): 2 models x 500
+prompts x R images, ten judgement rows per image from four judges:
 
-    .venv/bin/python benchmarks/bench_metrics.py [--rows 1000000] [--naive-fraction 0.02]
+- ``clip-bench`` and ``mllm-bench``: perceived gender, race and age (BIGbench's labels; 85%
+  agreement with a per-prompt truth, 8% unknown); ``clip-bench`` also ``prompt_match`` (H2) and
+  a numeric ``clipscore`` (J4);
+- ``face-bench``: ``person_count`` (H5);
+- ``caption-bench``: a caption per image (H1, H3), drawn from a vocabulary that overlaps the
+  prompt's words.
+
+400 prompts are ``a photo of a <occupation>`` (one in four with a shipped BIGbench reference
+and a prompt weight, twenty with ``fixed_gender`` for H6); 100 are gendered variants ``a photo
+of a <female|male> <occupation>`` (requested gender: H4 and J4). Then it times, side by side:
+
+- reading the run directory into the judgement table (``load_table``);
+- ``run_families`` over the loaded table, every family, ``--resamples`` bootstrap resamples
+  (wall and CPU seconds, and per family);
+- a naive per-group Python loop computing a subset of the distribution numbers (shares, D1, TV
+  and entropy with both bootstraps) on a slice, scaled to the table's rows: the ratio.
+
+``--ten-million`` also builds a 10,000,000-row table in memory (same layout, 10x the images) in
+a fresh process and prints its peak RSS and time through ``run_families``.
+
+    .venv/bin/python benchmarks/bench_metrics.py [--rows 1000000] [--resamples 1000] [--ten-million]
+
+Prints ``BENCH metrics_s_per_million_rows`` (wall), ``BENCH metrics_cpu_s_per_million_rows``,
+``BENCH metrics_load_s_per_million_rows``, ``BENCH metrics_naive_ratio`` and, with
+``--ten-million``, ``BENCH metrics_rss_gb_10m`` and ``BENCH metrics_s_10m``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from t2iaudit.metrics.compute import MetricsOptions, family_names, run_families
-from t2iaudit.metrics.table import JudgementTable
+from t2iaudit.metrics.table import JudgementTable, join_frame, load_table
 
 LABELS = {
     "gender": ["female", "male"],
     "race": ["White", "East Asian", "Black", "South Asian"],
     "age": ["young", "middle-aged", "older"],
 }
+MODELS = ("sd15", "sdxl")
+CLIP, MLLM, FACE, CAPTION = "clip-bench@1#c1", "mllm-bench@1#m1", "face-bench@1#f1", "caption-bench@1#p1"
+JUDGES: dict[str, dict[str, list[str]]] = {
+    CLIP: {**LABELS, "prompt_match": ["match", "miss"], "clipscore": ["value"]},
+    MLLM: dict(LABELS),
+    FACE: {"person_count": ["0", "1", "2", "3+"]},
+    CAPTION: {"caption": []},
+}
+ROWS_PER_IMAGE = sum(len(a) for a in JUDGES.values())
+OCCUPATIONS = [f"job{i:03d}" for i in range(400)]
+WORDS = {
+    "adjective": ["young", "smiling", "tall", "busy", "tired", "happy", "serious", "old"],
+    "person": ["man", "woman", "person", "worker", "people"],
+    "action": ["standing", "sitting", "working", "walking", "holding a tool", "talking"],
+    "place": ["office", "street", "kitchen", "hospital", "field", "shop", "garden", "room"],
+    "extra": ["", " with a dog", " near a car", " under a tree", " with a laptop"],
+}
 
 
-def synthetic_table(rows: int, seed: int = 0) -> JudgementTable:
-    """2 models x 2 judges x 3 attributes x 500 prompts; images per prompt fill ``rows``.
+def _prompts() -> list[dict[str, Any]]:
+    from t2iaudit.promptsets import load_references
 
-    One prompt in five has a reference distribution and a BIGbench-style weight; 8% of labels
-    are unknown.
-    """
-    rng = np.random.default_rng(seed)
-    models, judges, prompts = ["sd15", "sdxl"], ["clip@1#a", "mllm@1#b"], 500
-    per_prompt = max(1, rows // (len(models) * len(judges) * len(LABELS) * prompts))
-    n_images = len(models) * prompts * per_prompt
-    model_of = np.repeat(np.arange(len(models)), prompts * per_prompt)
-    prompt_of = np.tile(np.repeat(np.arange(prompts), per_prompt), len(models))
-    image_ids = np.array([f"img{i}" for i in range(n_images)], dtype=object)
-    prompt_ids = np.array([f"occ/photo/{j:03d}" for j in range(prompts)], dtype=object)
-    references = {}
-    for j in range(0, prompts, 5):
-        references[f"bench/{j:03d}"] = {a: dict(zip(v, rng.dirichlet(np.ones(len(v))))) for a, v in LABELS.items()}
-    ref_of = np.array([f"bench/{j:03d}" if j % 5 == 0 else None for j in range(prompts)], dtype=object)
-    weight_of = np.where(np.arange(prompts) % 5 == 0, rng.integers(1, 6, prompts).astype(float), np.nan)
-    parts = []
-    for judge in judges:
-        for attr, labels in LABELS.items():
-            bias = rng.dirichlet(np.ones(len(labels)) * 2, size=prompts)  # per-prompt label mix
-            u = rng.random(n_images)
-            cum = np.cumsum(bias[prompt_of], axis=1)
-            code = (u[:, None] > cum).sum(axis=1)
-            label = np.array(labels, dtype=object)[np.minimum(code, len(labels) - 1)]
-            label[rng.random(n_images) < 0.08] = "unknown"
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "image_id": image_ids,
-                        "model_id": np.array(models, dtype=object)[model_of],
-                        "prompt_id": prompt_ids[prompt_of],
-                        "replicate": np.arange(n_images) % per_prompt,
-                        "judge_id": judge,
-                        "attribute": attr,
-                        "label": label,
-                        "set_id": "occ",
-                        "template_id": "photo",
-                        "expected_people": 1,
-                        "reference": ref_of[prompt_of],
-                        "weight": weight_of[prompt_of],
-                    }
-                )
+    keys = sorted(load_references("bigbench"))
+    out = []
+    for i, job in enumerate(OCCUPATIONS):
+        meta: dict[str, Any] = {"weight": float(1 + i % 5)} if i % 4 == 0 else {}
+        if i % 20 == 1:
+            meta["fixed_gender"] = "male"
+        out.append(
+            {
+                "prompt_id": f"occ/photo/{job}",
+                "set_id": "occ",
+                "template_id": "photo",
+                "text": f"a photo of a {job}",
+                "slots": {"occupation": job},
+                "expected_people": 1,
+                "reference": keys[i // 4 % len(keys)] if i % 4 == 0 else None,
+                "meta": meta,
+            }
+        )
+    for job in OCCUPATIONS[:50]:
+        for gender in ("female", "male"):
+            out.append(
+                {
+                    "prompt_id": f"occ/gendered/{gender}-{job}",
+                    "set_id": "occ",
+                    "template_id": "gendered",
+                    "text": f"a photo of a {gender} {job}",
+                    "slots": {"occupation": job, "gender": gender},
+                    "expected_people": 1,
+                    "requested": {"gender": gender},
+                }
             )
-    frame = pd.concat(parts, ignore_index=True)
-    label_sets = {j: {a: list(v) for a, v in LABELS.items()} for j in judges}
-    return JudgementTable(frame=frame, label_sets=label_sets, references=references)
+    return out
+
+
+def _captions(rng: np.random.Generator, prompt_text: np.ndarray) -> np.ndarray:
+    """A caption per image; half of them name the prompt's occupation."""
+    n = len(prompt_text)
+    parts = {k: np.array(v, dtype=object)[rng.integers(0, len(v), n)] for k, v in WORDS.items()}
+    job = np.array([t.rsplit(" ", 1)[-1] for t in prompt_text], dtype=object)
+    who = np.where(rng.random(n) < 0.5, job, parts["person"])
+    text = "a " + parts["adjective"] + " " + who + " " + parts["action"] + " in a " + parts["place"] + parts["extra"]
+    return text.astype(object)
+
+
+def synthetic(images_per_prompt: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """Judgement and image columns (as ``join_frame`` takes them) and the prompt records."""
+    rng = np.random.default_rng(seed)
+    prompts = _prompts()
+    n_prompts = len(prompts)
+    n_images = len(MODELS) * n_prompts * images_per_prompt
+    model_of = np.repeat(np.arange(len(MODELS)), n_prompts * images_per_prompt)
+    prompt_of = np.tile(np.repeat(np.arange(n_prompts), images_per_prompt), len(MODELS))
+    replicate = np.tile(np.arange(images_per_prompt), len(MODELS) * n_prompts)
+    prompt_ids = np.array([p["prompt_id"] for p in prompts], dtype=object)
+    image_ids = np.char.add(np.char.add(np.array(MODELS)[model_of], "/"), prompt_ids[prompt_of].astype(str))
+    image_ids = np.char.add(np.char.add(image_ids, "/"), replicate.astype(str)).astype(object)
+    im = pd.DataFrame(
+        {
+            "image_id": image_ids,
+            "model_id": np.array(MODELS, dtype=object)[model_of],
+            "prompt_id": prompt_ids[prompt_of],
+            "replicate": replicate,
+            "nsfw_flag": None,
+        }
+    )
+    parts = []
+
+    def add(judge: str, attribute: str, label: np.ndarray, scores: Any = None, raw: Any = None) -> None:
+        parts.append(
+            pd.DataFrame(
+                {
+                    "image_id": image_ids,
+                    "judge_id": judge,
+                    "attribute": attribute,
+                    "label": label,
+                    "scores": scores,
+                    "raw": raw,
+                }
+            )
+        )
+
+    group = model_of * n_prompts + prompt_of  # per-(model, prompt) label mixes
+    requested = np.array([p.get("requested", {}).get("gender") for p in prompts], dtype=object)
+    for attr, labels in LABELS.items():
+        mix = rng.dirichlet(np.ones(len(labels)) * 2, size=len(MODELS) * n_prompts)
+        truth = (rng.random(n_images)[:, None] > np.cumsum(mix[group], axis=1)).sum(axis=1)
+        truth = np.minimum(truth, len(labels) - 1)
+        if attr == "gender":  # gendered prompts mostly get what they ask for
+            asked = requested[prompt_of]
+            wanted = np.array([labels.index(a) if a else -1 for a in asked])
+            truth = np.where((wanted >= 0) & (rng.random(n_images) < 0.8), wanted, truth)
+        for judge in (CLIP, MLLM):
+            noisy = np.where(rng.random(n_images) < 0.85, truth, rng.integers(0, len(labels), n_images))
+            label = np.array(labels, dtype=object)[noisy]
+            label[rng.random(n_images) < 0.08] = "unknown"
+            add(judge, attr, label)
+    match = np.where(rng.random(n_images) < 0.9, "match", "miss").astype(object)
+    match[rng.random(n_images) < 0.03] = "unknown"
+    add(CLIP, "prompt_match", match)
+    score = np.clip(rng.normal(0.75, 0.1, n_images), 0, 2.5)
+    add(CLIP, "clipscore", np.full(n_images, "value", dtype=object), [{"value": float(x)} for x in score])
+    count = np.array(["0", "1", "2", "3+"], dtype=object)[rng.choice(4, n_images, p=[0.1, 0.75, 0.1, 0.05])]
+    add(FACE, "person_count", count)
+    texts = np.array([p["text"] for p in prompts], dtype=object)[prompt_of]
+    caption = _captions(rng, texts)
+    add(CAPTION, "caption", np.full(n_images, "text", dtype=object), None, caption)
+    return pd.concat(parts, ignore_index=True), im, prompts
+
+
+def _manifest(root: Path) -> dict[str, Any]:
+    from t2iaudit.run.provenance import now
+    from t2iaudit.spec import AuditSpec
+
+    spec = AuditSpec(
+        id="bench-metrics",
+        prompts=[{"set": "occupations"}],
+        models=[{"id": m, "generator": "replay", "options": {}} for m in MODELS],
+    )
+    judges = {
+        jid: {"name": jid.split("@")[0], "version": "1", "kind": "bench", "attributes": attrs}
+        for jid, attrs in JUDGES.items()
+    }
+    ts = now()
+    return {
+        "format_version": 2,
+        "run_id": root.name,
+        "spec": spec.model_dump(mode="json"),
+        "created": ts,
+        "updated": ts,
+        "models": {m: {"generator": "replay"} for m in MODELS},
+        "judges": judges,
+        "status": "done",
+    }
+
+
+def write_run(root: Path, j: pd.DataFrame, im: pd.DataFrame, prompts: list[dict[str, Any]]) -> None:
+    """The run directory of the synthetic table (JSONL as the store writes it)."""
+    from t2iaudit.run.store import RunStore
+
+    store = RunStore(root)
+    store.write_manifest(_manifest(root))
+    store.append("prompts.jsonl", prompts)
+
+    def dump(path: Path, records: Any) -> None:
+        with path.open("w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
+
+    image_fields = ("image_id", "model_id", "prompt_id", "replicate")
+    dump(
+        root / "images.jsonl",
+        (
+            {
+                **dict(zip(image_fields, row)),
+                "seed": None,
+                "path": "images/none.png",
+                "sha256": "0",
+                "width": 8,
+                "height": 8,
+            }
+            for row in zip(*(im[c].tolist() for c in image_fields))
+        ),
+    )
+    fields = ("image_id", "judge_id", "attribute", "label", "scores", "raw")
+    dump(
+        root / "judgements.jsonl",
+        ({**dict(zip(fields, row)), "scores": row[4] or {}} for row in zip(*(j[c].tolist() for c in fields))),
+    )
+
+
+def in_memory_table(j: pd.DataFrame, im: pd.DataFrame, prompts: list[dict[str, Any]]) -> JudgementTable:
+    """The table ``load_table`` would give for the synthetic run (joined the same way)."""
+    from t2iaudit.promptsets import load_references
+
+    frame = join_frame(j, im, prompts, {(CAPTION, "caption")})
+    return JudgementTable(frame, {k: dict(v) for k, v in JUDGES.items()}, load_references("bigbench"))
 
 
 def naive(table: JudgementTable, resamples: int, seed: int = 0) -> int:
     """Per-group Python loops: the obvious implementation the vectorised code replaces."""
     rng = np.random.default_rng(seed)
     out = 0
-    frame = table.frame
+    frame = table.frame[table.frame["attribute"].isin(list(LABELS))]
     for (_model, judge, attr), group in frame.groupby(["model_id", "judge_id", "attribute"]):
         labels = table.label_sets[judge][attr]
         k = len(labels)
@@ -117,50 +292,88 @@ def naive(table: JudgementTable, resamples: int, seed: int = 0) -> int:
     return out
 
 
+def _timed(fn: Any) -> tuple[Any, float, float]:
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def ten_million(resamples: int) -> None:
+    """In this process: a 10M-row table in memory through ``run_families``; prints RSS and time."""
+    per_prompt = max(1, round(10_000_000 / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
+    j, im, prompts = synthetic(per_prompt, seed=1)
+    table = in_memory_table(j, im, prompts)
+    del j, im
+    rows = len(table.frame)
+    _, wall, cpu = _timed(lambda: run_families(table, MetricsOptions(bootstrap_resamples=resamples)))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"10M table: {rows:,} rows, run_families {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GB")
+    print(f"BENCH metrics_rss_gb_10m {rss:.2f} GB")
+    print(f"BENCH metrics_s_10m {wall:.1f} s")
+    print(f"BENCH metrics_cpu_s_10m {cpu:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--resamples", type=int, default=1000)
-    parser.add_argument("--naive-fraction", type=float, default=0.02)
+    parser.add_argument("--naive-fraction", type=float, default=0.01)
+    parser.add_argument("--ten-million", action="store_true", help="also the 10M-row memory run (a fresh process)")
+    parser.add_argument("--only-ten-million", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", type=Path, help="write the run directory here and keep it")
     args = parser.parse_args()
+    if args.only_ten_million:
+        ten_million(args.resamples)
+        return
 
+    per_prompt = max(1, round(args.rows / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
     t0 = time.perf_counter()
-    table = synthetic_table(args.rows)
+    j, im, prompts = synthetic(per_prompt)
+    n_rows, n_images = len(j), len(im)
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-metrics-")) / "run"
+    write_run(root, j, im, prompts)
+    del j, im
+    size = sum(f.stat().st_size for f in root.iterdir()) / 1e6
+    print(f"synthetic run: {n_rows:,} judgement rows, {n_images:,} images, {size:.0f} MB in {root}")
+    print(f"  built and written in {time.perf_counter() - t0:.1f} s")
+    table, load_wall, load_cpu = _timed(lambda: load_table(root))
     rows = len(table.frame)
-    print(f"synthetic table: {rows:,} rows built in {time.perf_counter() - t0:.1f} s")
+    million = rows / 1e6
+    print(f"load_table: {load_wall:.2f} s wall, {load_cpu:.2f} s CPU ({rows:,} rows)")
 
     options = MetricsOptions(bootstrap_resamples=args.resamples)
-    t0 = time.perf_counter()
-    values = run_families(table, options)
-    total = time.perf_counter() - t0
-    print(
-        f"run_families, all families: {len(values):,} values in {total:.2f} s "
-        f"= {total * 1e6 / rows:.2f} s per million rows ({args.resamples} resamples)"
-    )
-    per_family = {}
+    values, wall, cpu = _timed(lambda: run_families(table, options))
+    print(f"run_families, every family: {len(values):,} values in {wall:.2f} s wall, {cpu:.2f} s CPU")
+    empty = []
     for name in family_names():
-        t0 = time.perf_counter()
-        n = len(run_families(table, options.model_copy(update={"families": [name]})))
-        per_family[name] = time.perf_counter() - t0
-        print(f"  family {name:<15} {per_family[name]:7.2f} s  {n:>9,} values")
+        only = options.model_copy(update={"families": [name]})
+        found, f_wall, f_cpu = _timed(lambda only=only: run_families(table, only))
+        print(f"  family {name:<15} {f_wall:7.2f} s wall {f_cpu:7.2f} s CPU {len(found):>9,} values")
+        empty += [name] if not found else []
+    if empty:
+        print(f"families without a value: {empty}", file=sys.stderr)
 
-    prompts = sorted(table.frame["prompt_id"].unique())
-    keep = set(prompts[: max(1, int(len(prompts) * args.naive_fraction))])
+    prompt_ids = sorted(table.frame["prompt_id"].unique())
+    keep = set(prompt_ids[: max(1, int(len(prompt_ids) * args.naive_fraction))])
     sub = JudgementTable(table.frame[table.frame["prompt_id"].isin(keep)], table.label_sets)
-    t0 = time.perf_counter()
-    naive(sub, args.resamples)
-    naive_s = time.perf_counter() - t0
-    naive_per_million = naive_s * 1e6 / len(sub.frame)
-    dist_per_million = per_family["distribution"] * 1e6 / rows
+    sub_rows = int(sub.frame["attribute"].isin(list(LABELS)).sum())
+    _, naive_s, _ = _timed(lambda: naive(sub, args.resamples))
+    dist_rows = int(table.frame["attribute"].isin(list(LABELS)).sum())
+    naive_scaled = naive_s * dist_rows / max(sub_rows, 1)
+    _, dist_wall, _ = _timed(lambda: run_families(table, options.model_copy(update={"families": ["distribution"]})))
     print(
-        f"naive per-group loop (shares, D1, TV, entropy + both bootstraps): {naive_s:.2f} s on "
-        f"{len(sub.frame):,} rows = {naive_per_million:.1f} s per million rows (scaled linearly)"
+        f"naive per-group loop (shares, D1, TV, entropy + both bootstraps): {naive_s:.2f} s on {sub_rows:,} rows, "
+        f"{naive_scaled:.0f} s scaled to the table's {dist_rows:,} protected-attribute rows; the distribution "
+        f"family (every D metric, bias-aware intervals, joint gender*race) {dist_wall:.1f} s"
     )
-    print(
-        f"vectorised distribution family (all D1-D4, D8, D9, shares, joint gender*race): "
-        f"{dist_per_million:.2f} s per million rows"
-    )
-    print(f"ratio naive / vectorised distribution family: {naive_per_million / dist_per_million:.0f}x")
+    print(f"BENCH metrics_s_per_million_rows {wall / million:.2f} s")
+    print(f"BENCH metrics_cpu_s_per_million_rows {cpu / million:.2f} s")
+    print(f"BENCH metrics_load_s_per_million_rows {load_wall / million:.2f} s")
+    print(f"BENCH metrics_naive_ratio {naive_scaled / dist_wall:.1f}")
+    if args.ten_million:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path])}
+        cmd = [sys.executable, __file__, "--only-ten-million", "--resamples", str(args.resamples)]
+        subprocess.run(cmd, check=True, env=env)
 
 
 if __name__ == "__main__":

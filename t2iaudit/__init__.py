@@ -4,9 +4,19 @@ The stages live in ``t2iaudit.stages``; the CLI (``t2iaudit.cli``) only calls th
 package loads no model library.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("t2iaudit")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    """``__version__``, read from the installed metadata on first use (``importlib.metadata`` is
+    slow to import, and most commands never need it)."""
+    if name != "__version__":
+        raise AttributeError(f"module 't2iaudit' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("t2iaudit")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        value = "0+unknown"
+    globals()["__version__"] = value
+    return value

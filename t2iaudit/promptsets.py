@@ -139,6 +139,20 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
             prompt ids; the error names the file and the field (``templates[2].text``).
     """
     path = _prompt_set_path(name_or_path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:  # a set is read by the spec check, the plan and the stages: parse it once
+        while len(_LOADED) >= 32:  # an edited file has a new key; drop the oldest
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = _load(path)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple[str, int, int], PromptSet] = {}
+"""Prompt sets loaded by this process, by (resolved path, modification time, size); they are frozen."""
+
+
+def _load(path: Path) -> PromptSet:
     data = read_yaml(path, "prompt set")
     if not isinstance(data, dict):
         _fail("a prompt set must be a mapping (id, version, source, ...)", path)
@@ -184,7 +198,9 @@ def expand_selections(selections: Sequence[Any]) -> list[Prompt]:
     seen: set[str] = set()
     for sel in selections:
         chosen = [
-            p for p in expand_prompt_set(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates
+            p
+            for p in expand_prompt_set(load_prompt_set(sel.set))
+            if not sel.templates or p.template_id in sel.templates
         ]
         for p in chosen[: sel.limit]:
             if p.prompt_id not in seen:

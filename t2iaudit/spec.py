@@ -187,10 +187,10 @@ def load_spec(path: str | Path) -> AuditSpec:
         judges.append(judge_path)
     primary = _primary_judges(spec, configs, path)
 
-    from t2iaudit.calibration import load_calibration
-
     calibration = {}
     for name, csv_path in spec.calibration.items():
+        from t2iaudit.calibration import load_calibration  # numpy: only for specs with calibration sets
+
         judge = _spec_dir_path(name, spec_dir)
         if judge not in judges:
             raise InputError(f"judge {name!r} is not in this spec's judges", file=path, field=f"calibration.{name}")

@@ -10,24 +10,40 @@ import yaml
 from t2iaudit.errors import InputError
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+class _UniqueKeys:
+    """Refuses duplicate keys (PyYAML silently keeps the last one)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: list[Any] = []
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
             if key in seen:
                 mark = key_node.start_mark
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
             seen.append(key)
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+class FastUniqueKeyLoader(_UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """``UniqueKeyLoader`` on libyaml's parser when PyYAML has it (about ten times faster)."""
 
 
 def parse_yaml(text: str, file: str | Path | None = None) -> Any:
-    """Parse YAML text with ``UniqueKeyLoader``; errors name ``file`` and the line and column."""
+    """Parse YAML text with ``UniqueKeyLoader``; errors name ``file`` and the line and column.
+
+    Valid YAML is parsed by libyaml when PyYAML has it; invalid YAML is parsed again by the pure
+    Python parser, so the error message is the same either way.
+    """
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+        return yaml.load(text, Loader=FastUniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError:
+        pass
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None

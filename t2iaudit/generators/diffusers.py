@@ -190,7 +190,9 @@ class DiffusersGenerator:
             out = self.pipe(**self.call_kwargs(requests))
         flags = getattr(out, "nsfw_content_detected", None) or [None] * len(requests)
         return [
-            GeneratedImage(image=im.convert("RGB"), nsfw_flag=None if f is None else bool(f))
+            GeneratedImage(
+                image=im if im.mode == "RGB" else im.convert("RGB"), nsfw_flag=None if f is None else bool(f)
+            )
             for im, f in zip(out.images, flags)
         ]
 

@@ -103,7 +103,8 @@ class JudgeContext:
     """Where and how judges run."""
 
     device: str = "cpu"
-    """``cpu``, ``cuda``, ``cuda:1`` ... (``auto`` is resolved before this is built)."""
+    """``cpu``, ``cuda``, ``cuda:1`` ... or ``auto``, which a judge that loads a torch model resolves
+    (``t2iaudit.models.resolve_device``), so judges without one never import torch."""
     model_cache: Path | None = None
     """Folder for ``tiny:`` models made on first use (see ``t2iaudit.tiny``)."""
     extra: dict[str, Any] = field(default_factory=dict)

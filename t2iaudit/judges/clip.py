@@ -33,6 +33,7 @@ from t2iaudit.judges.common import (
     resolve_model,
     torch_dtype,
 )
+from t2iaudit.models import resolve_device
 from t2iaudit.types import UNKNOWN, Judgement
 
 CHECKS = {"prompt_match": ["match", "miss"], "clipscore": ["value"]}
@@ -163,11 +164,12 @@ class HFClipBackend:
 
         path = resolve_model(config.model, context)
         kwargs = hf_load_kwargs(config.revision, config.trust_remote_code, path)
-        dtype = torch_dtype(config.dtype, context.device)
-        self.model = AutoModel.from_pretrained(path, dtype=dtype, **kwargs).to(context.device).eval()
+        device = resolve_device(context.device)
+        dtype = torch_dtype(config.dtype, device)
+        self.model = AutoModel.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
         # PIL backend: identical preprocessing whether or not the host has torchvision.
         self.processor = load_processor(path, kwargs)
-        self.device, self.dtype = context.device, dtype
+        self.device, self.dtype = device, dtype
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self.revision = hf_revision(config.model, path, config.revision, self.model)
 
@@ -202,15 +204,16 @@ class OpenClipBackend:
         import open_clip
 
         name, pretrained, revision = self._locate(config, context)
-        dtype = torch_dtype(config.dtype, context.device)
+        device = resolve_device(context.device)
+        dtype = torch_dtype(config.dtype, device)
         precision = self.PRECISION[str(dtype).removeprefix("torch.")]
         model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, device=context.device, precision=precision
+            name, pretrained=pretrained, device=device, precision=precision
         )
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(name)
-        self.device, self.dtype = context.device, dtype
+        self.device, self.dtype = device, dtype
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self.revision = revision
 

@@ -76,17 +76,28 @@ def build_frame(
     recorded in ``raw["error"]``, else None), ``raw`` (free-text attributes,
     given as (judge_id, attribute) pairs) and ``scores`` (the full score vector).
     """
-    free_text = free_text or set()
     j = pd.DataFrame(judgements, columns=["image_id", "judge_id", "attribute", "label", "scores", "raw"])
+    im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate", "nsfw_flag"])
+    return join_frame(j, im, prompts, free_text)
+
+
+def join_frame(
+    j: pd.DataFrame, im: pd.DataFrame, prompts: list[dict[str, Any]], free_text: set[tuple[str, str]] | None = None
+) -> pd.DataFrame:
+    """``build_frame`` from judgement and image columns already in data frames (the records'
+    fields as columns: image_id, judge_id, attribute, label, scores, raw; image_id, model_id,
+    prompt_id, replicate, nsfw_flag), so a large table need not pass through a list of dicts."""
+    free_text = free_text or set()
     # A judgement asked again (a transient API failure retried on a later run) supersedes the
     # earlier one: an image counts once per judge and attribute.
     j = j.drop_duplicates(["image_id", "judge_id", "attribute"], keep="last")
-    j["value"] = [s.get("value") if isinstance(s, dict) else None for s in j["scores"]]
+    # Lists, not pandas columns, in the loops: iterating an Arrow-backed column is slow.
+    j["value"] = [s.get("value") if isinstance(s, dict) else None for s in j["scores"].tolist()]
+    raw = j["raw"].tolist()
     # Why a judge abstained (API judges record e.g. "not_json", "timeout"): counted by J2.
-    j["error"] = [r.get("error") if isinstance(r, dict) else None for r in j["raw"]]
-    keep_raw = [(a, b) in free_text for a, b in zip(j["judge_id"], j["attribute"])]
-    j["raw"] = [r if k else None for r, k in zip(j["raw"], keep_raw)]
-    im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate", "nsfw_flag"])
+    j["error"] = [r.get("error") if isinstance(r, dict) else None for r in raw]
+    keep_raw = pd.MultiIndex.from_arrays([j["judge_id"], j["attribute"]]).isin(list(free_text))
+    j["raw"] = [r if k else None for r, k in zip(raw, keep_raw.tolist())]
     rows = []
     for p in prompts:
         row = {k: p.get(k) for k in ("prompt_id", "set_id", "template_id", "expected_people", "reference")}

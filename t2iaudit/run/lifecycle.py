@@ -94,22 +94,28 @@ def update_manifest(store: RunStore, **changes: Any) -> RunManifest:
 
 
 @contextmanager
-def stage_status(store: RunStore, name: str) -> Iterator[dict[str, int]]:
-    """Record a stage as running, then done (with counts) or failed (with the error)."""
+def stage_status(store: RunStore, name: str) -> Iterator[dict[str, Any]]:
+    """Record a stage as running, then done (with counts) or failed (with the error).
+
+    The body sets ``counts["new"]`` and ``counts["total"]``; a derived stage also sets
+    ``counts["inputs"]`` (its fingerprint, recorded only when it finishes).
+    """
     started = provenance.now()
     update_manifest(store, stages={name: StageStatus(status="running", started=started)})
-    counts = {"new": 0, "total": 0}
+    counts: dict[str, Any] = {"new": 0, "total": 0}
     try:
         yield counts
     except BaseException as e:
-        update_manifest(
-            store,
-            stages={
-                name: StageStatus(
-                    status="failed", started=started, ended=provenance.now(), error=f"{type(e).__name__}: {e}", **counts
-                )
-            },
+        error = f"{type(e).__name__}: {e}"
+        failed = StageStatus(
+            status="failed",
+            started=started,
+            ended=provenance.now(),
+            error=error,
+            new=counts["new"],
+            total=counts["total"],
         )
+        update_manifest(store, stages={name: failed})
         raise
     update_manifest(store, stages={name: StageStatus(status="done", started=started, ended=provenance.now(), **counts)})
 

@@ -32,6 +32,9 @@ class StageStatus(BaseModel):
     total: int = 0
     """Records present after it."""
     error: str | None = None
+    inputs: str | None = None
+    """Derived stages (metrics, report): sha256 of what the output was computed from
+    (``t2iaudit.run.fingerprint``); a rerun of the audit with the same inputs skips the stage."""
 
 
 class ModelRun(BaseModel):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from t2iaudit.run.fingerprint import stage_inputs, unchanged
 from t2iaudit.run.lifecycle import open_run, stage_status, update_manifest
 from t2iaudit.run.manifest import RunManifest, StageStatus
-from t2iaudit.run.store import IMAGES, JUDGEMENTS, RunStore
+from t2iaudit.run.store import IMAGES, JUDGEMENTS, METRICS, SUMMARY, RunStore
 from t2iaudit.stages.common import Progress
 from t2iaudit.stages.generate import generate_images
 from t2iaudit.stages.judge import judge_images
@@ -31,8 +32,16 @@ def expand_prompts(spec: AuditSpec) -> list[Prompt]:
     return expand_selections(spec.prompts)
 
 
-def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
-    """Recompute ``metrics.jsonl`` from the judgements (metrics are cheap and derived)."""
+def compute_metrics(store: RunStore, spec: AuditSpec, *, reuse: bool = False) -> StageStatus:
+    """Recompute ``metrics.jsonl`` from the judgements (metrics are derived).
+
+    With ``reuse`` (a rerun of ``run_audit``), nothing is computed when the stage last finished
+    from the same inputs (``t2iaudit.run.fingerprint``): same records, judges, references,
+    options and code.
+    """
+    inputs = stage_inputs(store, "metrics", spec.metrics)
+    if reuse and unchanged(store, "metrics", inputs, METRICS):
+        return RunManifest.model_validate(store.read_manifest()).stages["metrics"]
     from t2iaudit.metrics.compute import MetricsOptions
     from t2iaudit.metrics.compute import run_families as compute
     from t2iaudit.metrics.table import load_table
@@ -41,20 +50,28 @@ def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
         values = compute(load_table(store.root), MetricsOptions.model_validate(spec.metrics))
         store.write_metrics(values)
         counts["new"] = counts["total"] = len(values)
+        counts["inputs"] = inputs
     return RunManifest.model_validate(store.read_manifest()).stages["metrics"]
 
 
-def write_report(store: RunStore, options: ReportOptions | None = None) -> StageStatus:
+def write_report(store: RunStore, options: ReportOptions | None = None, *, reuse: bool = False) -> StageStatus:
     """Write ``report.html`` and ``summary.md`` from the run directory (reads, never re-judges).
 
     ``options`` default to the spec's ``report:`` section. Without the ``report`` extra
-    (matplotlib, jinja2) only ``summary.md`` is written, and it says so.
+    (matplotlib, jinja2) only ``summary.md`` is written, and it says so. With ``reuse``, nothing
+    is written when the report was last made from the same inputs (metrics, records, manifest,
+    options, code) and ``summary.md`` is there.
     """
+    chosen = options.model_dump(mode="json") if options is not None else None
+    inputs = stage_inputs(store, "report", chosen)
+    if reuse and unchanged(store, "report", inputs, SUMMARY):
+        return RunManifest.model_validate(store.read_manifest()).stages["report"]
     from t2iaudit.report.build import write_reports
 
     with stage_status(store, "report") as counts:
         written = write_reports(store.root, options)
         counts["new"] = counts["total"] = len(written)
+        counts["inputs"] = inputs
     return RunManifest.model_validate(store.read_manifest()).stages["report"]
 
 
@@ -70,21 +87,26 @@ def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
 
 def finish_run(store: RunStore, prompts: int) -> None:
     """Record the run as done with its counts (before the report, so the report shows it)."""
-    images = len(store.read(IMAGES))
-    judgements = len(store.read(JUDGEMENTS))
-    update_manifest(store, status="done", counts={"prompts": prompts, "images": images, "judgements": judgements})
+    counts = {"prompts": prompts, "images": store.count(IMAGES), "judgements": store.count(JUDGEMENTS)}
+    manifest = store.read_manifest() or {}
+    if manifest.get("status") != "done" or manifest.get("counts") != counts:  # a rerun changes nothing
+        update_manifest(store, status="done", counts=counts)
 
 
 def run_audit(
     spec: AuditSpec, out: str | Path, *, spec_path: str | Path | None = None, progress: Progress | None = None
 ) -> RunStore:
-    """Run every stage of ``spec`` into ``out``, in process; resumes whatever is already there."""
+    """Run every stage of ``spec`` into ``out``, in process; resumes whatever is already there.
+
+    A rerun of a finished audit makes no image or judgement, and recomputes the metrics and the
+    report only if what they are computed from changed.
+    """
     prompts = expand_prompts(spec)
     check_inputs(spec, prompts)
     store = open_run(spec, out, spec_path)
     generate_images(store, spec, prompts, progress)
     judge_images(store, spec, progress)
-    compute_metrics(store, spec)
+    compute_metrics(store, spec, reuse=True)
     finish_run(store, len(prompts))
-    write_report(store)
+    write_report(store, reuse=True)
     return store

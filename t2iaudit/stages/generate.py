@@ -3,14 +3,16 @@
 - ``plan_generation`` reads the run directory and lists the images missing, as shards: one model,
   a batch of (prompt, replicate) pairs. It loads no model.
 - ``run_generation_shard`` loads the model (once per process, ``generator_for``), makes the
-  images with their derived seeds, writes them as content-addressed files (or returns their
-  bytes when the run directory is not reachable) and returns the records.
+  images with their derived seeds (``make_images``), writes them as content-addressed files (or
+  returns their bytes when the run directory is not reachable) and returns the records
+  (``store_images``).
 - ``commit_generation`` is the one writer: it writes returned files, appends the records not yet
   recorded (a shard retried after a crash adds nothing twice), records the model in the manifest
   and the shard's time in ``timings.jsonl``.
 
-The in-process loop (``generate_images``) runs the shards one after another; a Prefect flow maps
-them over a task runner and commits as they finish. Seeds derive from (audit seed, model,
+The in-process loop (``generate_images``) runs the shards one after another, writing and
+committing each on a writer thread while the model makes the next; a Prefect flow maps them
+over a task runner and commits as they finish. Seeds derive from (audit seed, model,
 prompt, replicate), so how the work is sharded never changes an image.
 """
 
@@ -28,13 +30,13 @@ from PIL import Image
 from t2iaudit.errors import InputError
 from t2iaudit.run.lifecycle import stage_status, update_manifest
 from t2iaudit.run.manifest import RunManifest, StageStatus
-from t2iaudit.run.store import IMAGES, RunStore
+from t2iaudit.run.store import RunStore
 from t2iaudit.run.timings import TIMINGS, Timing
 from t2iaudit.stages.common import NullProgress, Progress, ShardResult, batched, maybe_fault
 from t2iaudit.types import ImageRecord, Prompt
 
 if TYPE_CHECKING:
-    from t2iaudit.generators.base import Generator
+    from t2iaudit.generators.base import GeneratedImage, GenerationRequest, Generator
     from t2iaudit.spec import AuditSpec, ModelEntry
 
 
@@ -56,16 +58,22 @@ def _entry(spec: AuditSpec, model_id: str) -> ModelEntry:
 
 
 def plan_generation(
-    store: RunStore, spec: AuditSpec, prompts: list[Prompt], shard_size: int | None = None
+    store: RunStore,
+    spec: AuditSpec,
+    prompts: list[Prompt],
+    shard_size: int | None = None,
+    images: list[ImageRecord] | None = None,
 ) -> list[GenerationShard]:
     """The images ``images.jsonl`` lacks, as shards (default size: the model's batch size).
+
+    ``images``: the records of ``images.jsonl`` when the caller has read them already.
 
     Raises:
         InputError: A backend's inputs do not fit the prompts (e.g. a replay mapping row).
     """
     from t2iaudit.generators.registry import GENERATORS
 
-    done = {(r.model_id, r.prompt_id, r.replicate) for r in store.images()}
+    done = {(r.model_id, r.prompt_id, r.replicate) for r in (store.images() if images is None else images)}
     shards = []
     for entry in spec.models:
         kind = GENERATORS.get(entry.generator)
@@ -115,6 +123,50 @@ def release_generators(locked: bool = False) -> None:
         _LOADED.popitem()[1].close()
 
 
+@dataclass
+class MadeImages:
+    """A shard's images as the model made them, before they are encoded, hashed and written."""
+
+    shard: GenerationShard
+    made: list[tuple[GenerationRequest, GeneratedImage]]
+    params: dict[str, Any]
+    """The generator's ``params`` (recorded on every image)."""
+    seeded: bool
+    describe: dict[str, Any]
+    """The model's manifest entry."""
+    seconds: float
+
+
+def make_images(shard: GenerationShard, spec: AuditSpec, prompts: dict[str, Prompt], gen: Generator) -> MadeImages:
+    """Run the model over the shard's requests (the part of a shard that needs the model)."""
+    from t2iaudit.generators.base import GenerationRequest, derive_seed
+
+    entry = _entry(spec, shard.model_id)
+    made: list[tuple[GenerationRequest, GeneratedImage]] = []
+    t0 = time.perf_counter()
+    for batch in batched(shard.items, gen.batch_size):
+        reqs = [GenerationRequest(prompts[pid], r, derive_seed(spec.seed, entry.id, pid, r)) for pid, r in batch]
+        made += zip(reqs, gen.generate(reqs))
+    seconds = time.perf_counter() - t0
+    describe = {"generator": entry.generator, "config_hash": entry.config_hash(), **gen.describe()}
+    return MadeImages(shard, made, dict(gen.params), gen.seeded, describe, seconds)
+
+
+def store_images(made: MadeImages, spec: AuditSpec, root: Path | None) -> ShardResult:
+    """Encode, hash and write a shard's images (content-addressed, atomic) and return the records.
+
+    Needs no model: the in-process loop runs it on a writer thread while the model makes the
+    next shard. With ``root`` None the files are returned in ``files`` instead of written.
+    """
+    entry = _entry(spec, made.shard.model_id)
+    files: dict[str, bytes] = {}
+    t0 = time.perf_counter()
+    records = [_image_record(root, files, entry.id, made, req, res, i) for i, (req, res) in enumerate(made.made)]
+    seconds = made.seconds + time.perf_counter() - t0
+    shard_id = made.shard.shard_id
+    return ShardResult("generate", entry.id, entry.config_hash(), shard_id, records, seconds, made.describe, files)
+
+
 def run_generation_shard(
     shard: GenerationShard,
     spec: AuditSpec,
@@ -124,31 +176,18 @@ def run_generation_shard(
 ) -> ShardResult:
     """Make the shard's images: write them under ``root/images`` (content-addressed), or return
     their bytes in ``files`` when ``root`` is None; return the records."""
-    from t2iaudit.generators.base import GenerationRequest, derive_seed
-
-    entry = _entry(spec, shard.model_id)
     gen = generator or generator_for(spec, shard.model_id)
-    files: dict[str, bytes] = {}
-    records: list[ImageRecord] = []
-    t0 = time.perf_counter()
-    for batch in batched(shard.items, gen.batch_size):
-        reqs = [GenerationRequest(prompts[pid], r, derive_seed(spec.seed, entry.id, pid, r)) for pid, r in batch]
-        for i, (req, res) in enumerate(zip(reqs, gen.generate(reqs))):
-            records.append(_image_record(root, files, entry.id, gen, req, res, i))
-    return ShardResult(
-        "generate",
-        entry.id,
-        entry.config_hash(),
-        shard.shard_id,
-        records,
-        time.perf_counter() - t0,
-        {"generator": entry.generator, "config_hash": entry.config_hash(), **gen.describe()},
-        files,
-    )
+    return store_images(make_images(shard, spec, prompts, gen), spec, root)
 
 
 def _image_record(
-    root: Path | None, files: dict[str, bytes], model_id: str, gen: Any, req: Any, res: Any, index: int
+    root: Path | None,
+    files: dict[str, bytes],
+    model_id: str,
+    gen: MadeImages,
+    req: GenerationRequest,
+    res: GeneratedImage,
+    index: int,
 ) -> ImageRecord:
     if res.image is not None:
         image = res.image
@@ -222,27 +261,51 @@ def commit_generation(store: RunStore, result: ShardResult, recorded: set[str] |
 def generate_images(
     store: RunStore, spec: AuditSpec, prompts: list[Prompt], progress: Progress | None = None
 ) -> StageStatus:
-    """Make every (model, prompt, replicate) image not already in ``images.jsonl``, in process."""
+    """Make every (model, prompt, replicate) image not already in ``images.jsonl``, in process.
+
+    The model makes one shard while a writer thread encodes, writes and commits the one before
+    (at most one shard waits), so file writes and fsyncs overlap the model's work; the records
+    are committed in shard order, each shard after its files.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     progress = progress or NullProgress()
     store.write_prompts(prompts)
     by_id = {p.prompt_id: p for p in prompts}
     with stage_status(store, "generate") as counts:
-        recorded = {r.image_id for r in store.images()}
-        shards = plan_generation(store, spec, prompts)
+        existing = store.images()
+        recorded = {r.image_id for r in existing}
+        shards = plan_generation(store, spec, prompts, images=existing)
+        del existing
         committed = 0
-        for model_id in dict.fromkeys(s.model_id for s in shards):
-            mine = [s for s in shards if s.model_id == model_id]
-            gen = build_generator(spec, model_id)
-            try:
-                progress.start(f"generate {model_id}", sum(len(s.items) for s in mine))
-                for shard in mine:
-                    result = run_generation_shard(shard, spec, by_id, store.root, gen)
-                    counts["new"] += commit_generation(store, result, recorded)
-                    committed += 1
-                    progress.advance(len(shard.items))
-                    maybe_fault("generate", committed)
-                progress.finish()
-            finally:
-                gen.close()
-        counts["total"] = len(store.read(IMAGES))
+
+        def write_and_commit(made: MadeImages) -> int:
+            return commit_generation(store, store_images(made, spec, store.root), recorded)
+
+        def wait(pending: Future[int] | None, shard: GenerationShard | None) -> None:
+            nonlocal committed
+            if pending is None or shard is None:
+                return
+            counts["new"] += pending.result()
+            committed += 1
+            progress.advance(len(shard.items))
+            maybe_fault("generate", committed)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="t2iaudit-writer") as writer:
+            for model_id in dict.fromkeys(s.model_id for s in shards):
+                mine = [s for s in shards if s.model_id == model_id]
+                gen = build_generator(spec, model_id)
+                try:
+                    progress.start(f"generate {model_id}", sum(len(s.items) for s in mine))
+                    pending: Future[int] | None = None
+                    previous: GenerationShard | None = None
+                    for shard in mine:
+                        made = make_images(shard, spec, by_id, gen)
+                        wait(pending, previous)
+                        pending, previous = writer.submit(write_and_commit, made), shard
+                    wait(pending, previous)
+                    progress.finish()
+                finally:
+                    gen.close()
+        counts["total"] = len(recorded)
     return RunManifest.model_validate(store.read_manifest()).stages["generate"]

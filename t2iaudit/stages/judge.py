@@ -6,7 +6,8 @@
   images (or takes them decoded: the in-process loop decodes each batch once for every judge)
   and returns the judgements.
 - ``commit_judging`` is the one writer: it records the judge in the manifest, appends the
-  judgements of pairs not already final, and the shard's time in ``timings.jsonl``.
+  judgements of pairs not already final, and the shard's time in ``timings.jsonl``
+  (``commit_judge_batch`` does it for every judge's shard of one image batch in one write).
 - ``calibrate_judges`` labels each judge's calibration set once (J3, ``t2iaudit.calibration``).
 """
 
@@ -23,7 +24,7 @@ from t2iaudit.run.manifest import RunManifest, StageStatus
 from t2iaudit.run.store import JUDGEMENTS, RunStore
 from t2iaudit.run.timings import TIMINGS, Timing
 from t2iaudit.stages.common import NullProgress, Progress, ShardResult, batched, maybe_fault
-from t2iaudit.types import Judgement, is_transient
+from t2iaudit.types import Judgement, Prompt, is_transient
 
 if TYPE_CHECKING:
     from t2iaudit.judges.base import Judge, JudgeConfig, JudgeInput
@@ -64,12 +65,17 @@ def judged_pairs(judgements: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return done - retry
 
 
-def plan_judging(store: RunStore, spec: AuditSpec, shard_size: int | None = None) -> list[JudgeShard]:
-    """Every (judge, image batch) with work, in batch order (default size ``judge_batch_size``)."""
+def plan_judging(
+    store: RunStore, spec: AuditSpec, shard_size: int | None = None, done: set[tuple[str, str]] | None = None
+) -> list[JudgeShard]:
+    """Every (judge, image batch) with work, in batch order (default size ``judge_batch_size``).
+
+    ``done``: ``judged_pairs`` of ``judgements.jsonl`` when the caller has them already.
+    """
     from t2iaudit.judges.loader import load_judge_config
 
     configs = [load_judge_config(j) for j in spec.judges]
-    have = judged_pairs(store.read(JUDGEMENTS))
+    have = judged_pairs(store.read(JUDGEMENTS)) if done is None else done
     images = store.images()
     pending = {c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs}
     todo = [im for im in images if any(im.image_id in p for p in pending.values())]
@@ -103,7 +109,8 @@ def build_judge(spec: AuditSpec, name: str) -> tuple[JudgeConfig, Judge]:
 
     config = load_judge_config(name)
     cache = Path(spec.model_cache) if spec.model_cache else None
-    return config, build(config, JudgeContext(device=judge_device(spec.judge_device), model_cache=cache))
+    # ``auto`` is resolved by the judges that load a torch model (others never import torch).
+    return config, build(config, JudgeContext(device=spec.judge_device, model_cache=cache))
 
 
 def judge_for(spec: AuditSpec, name: str) -> Judge:
@@ -140,11 +147,11 @@ def describe_judge(config: JudgeConfig, judge: Judge) -> dict[str, Any]:
     }
 
 
-def _inputs(shard: JudgeShard, store: RunStore) -> list[JudgeInput]:
+def _inputs(shard: JudgeShard, store: RunStore, prompts: dict[str, Prompt] | None = None) -> list[JudgeInput]:
     from t2iaudit.judges.base import JudgeInput
     from t2iaudit.types import ImageRecord
 
-    prompts = {p.prompt_id: p for p in store.prompts()}
+    prompts = prompts if prompts is not None else {p.prompt_id: p for p in store.prompts()}
     out = []
     for image_id, path, prompt_id in shard.items:
         # A partial record on purpose: load_image reads only image_id and path.
@@ -176,30 +183,44 @@ def run_judge_shard(
 
 def commit_judging(store: RunStore, result: ShardResult, done: set[tuple[str, str]] | None = None) -> int:
     """Commit a shard's judgements (the one writer); pairs already final are not added twice."""
+    return commit_judge_batch(store, [result], done)
+
+
+def commit_judge_batch(store: RunStore, results: list[ShardResult], done: set[tuple[str, str]] | None = None) -> int:
+    """Commit the shards of one image batch (one per judge) together: one append of their
+    judgements and one of their timings, each fsynced once. Returns judgements added."""
     from t2iaudit.run import provenance
 
     final = done if done is not None else judged_pairs(store.read(JUDGEMENTS))
-    new: list[Judgement] = [j for j in result.records if (j.image_id, j.judge_id) not in final]
-    if result.unit not in RunManifest.model_validate(store.read_manifest()).judges:
-        update_manifest(store, judges={result.unit: result.describe})
+    known = RunManifest.model_validate(store.read_manifest()).judges
+    describe = {r.unit: r.describe for r in results if r.unit not in known}
+    if describe:
+        update_manifest(store, judges=describe)
+    new: list[Judgement] = []
+    timings = []
+    for result in results:
+        mine = [j for j in result.records if (j.image_id, j.judge_id) not in final]
+        new += mine
+        timing = Timing(
+            stage="judge",
+            unit=result.unit,
+            key=result.key,
+            shard=result.shard,
+            items=len({j.image_id for j in mine}),
+            seconds=round(result.seconds, 6),
+            ended=provenance.now(),
+        )
+        timings.append(timing)
     added = store.append_judgements(new)
     final.update((j.image_id, j.judge_id) for j in new if not is_transient(j.raw))
-    images = len({j.image_id for j in new})
-    timing = Timing(
-        stage="judge",
-        unit=result.unit,
-        key=result.key,
-        shard=result.shard,
-        items=images,
-        seconds=round(result.seconds, 6),
-        ended=provenance.now(),
-    )
-    store.append(TIMINGS, [timing])
+    store.append(TIMINGS, timings)
     return added
 
 
 def calibrate_judges(store: RunStore, spec: AuditSpec, judges: dict[str, Judge] | None = None) -> list[str]:
     """Label each judge's calibration set once and record it in the manifest (J3)."""
+    if not spec.calibration:
+        return []
     from t2iaudit.calibration import calibrate_judge, calibration_file
     from t2iaudit.judges.loader import load_judge_config
 
@@ -227,28 +248,31 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
     """
     progress = progress or NullProgress()
     with stage_status(store, "judge") as counts:
-        shards = plan_judging(store, spec)
         done = judged_pairs(store.read(JUDGEMENTS))
+        shards = plan_judging(store, spec, done=done)
         judges = {name: build_judge(spec, name)[1] for name in dict.fromkeys(s.judge for s in shards)}
-        batches = sorted({s.index for s in shards})
-        progress.start("judge", sum(len({i[0] for s in shards if s.index == b for i in s.items}) for b in batches))
-        for n, index in enumerate(batches, start=1):
-            mine = [s for s in shards if s.index == index]
-            decoded = _decoded(mine, store)
+        by_batch: dict[int, list[JudgeShard]] = {}
+        for shard in shards:
+            by_batch.setdefault(shard.index, []).append(shard)
+        prompts = {p.prompt_id: p for p in store.prompts()} if shards else {}
+        progress.start("judge", sum(len({i[0] for s in mine for i in s.items}) for mine in by_batch.values()))
+        for n, mine in enumerate(by_batch.values(), start=1):
+            decoded = _decoded(mine, store, prompts)
+            results = []
             for shard in mine:
                 inputs = [decoded[image_id] for image_id, _, _ in shard.items]
-                result = run_judge_shard(shard, spec, store.root, judges[shard.judge], inputs)
-                counts["new"] += commit_judging(store, result, done)
+                results.append(run_judge_shard(shard, spec, store.root, judges[shard.judge], inputs))
+            counts["new"] += commit_judge_batch(store, results, done)
             progress.advance(len(decoded))
             maybe_fault("judge", n)
         progress.finish()
         loaded = {next(s.judge_id for s in shards if s.judge == name): j for name, j in judges.items()}
         calibrate_judges(store, spec, loaded)
-        counts["total"] = len(store.read(JUDGEMENTS))
+        counts["total"] = store.count(JUDGEMENTS)
     return RunManifest.model_validate(store.read_manifest()).stages["judge"]
 
 
-def _decoded(shards: list[JudgeShard], store: RunStore) -> dict[str, JudgeInput]:
+def _decoded(shards: list[JudgeShard], store: RunStore, prompts: dict[str, Prompt]) -> dict[str, JudgeInput]:
     """The images of one batch, decoded once for all its shards."""
     union = JudgeShard("", "", tuple(dict.fromkeys(i for s in shards for i in s.items)), 0)
-    return {item.image_id: item for item in _inputs(union, store)}
+    return {item.image_id: item for item in _inputs(union, store, prompts)}

@@ -90,7 +90,7 @@ def build_fake_generator(config: FakeGeneratorConfig, model_id: str, model_cache
     return FakeGenerator(config)
 
 
-GENERATOR = GeneratorKind(FakeGeneratorConfig, build_fake_generator)
+GENERATOR = GeneratorKind(FakeGeneratorConfig, build_fake_generator, runs_on="cpu")
 """The ``fake`` generator (entry point ``t2iaudit.generators: fake``)."""
 
 
@@ -105,6 +105,9 @@ class FakeJudgeConfig(JudgeConfig):
 
     def declared_labels(self) -> dict[str, list[str]]:
         return {a: list(labels) for a, labels in self.attributes.items()}
+
+    def runs_on(self) -> Literal["accelerator", "cpu", "api"]:
+        return "cpu"
 
 
 class FakeJudge:

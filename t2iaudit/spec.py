@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from t2iaudit.errors import InputError, pydantic_field_path
+from t2iaudit.flow_options import RegressionOptions, RunnerOptions
 from t2iaudit.registry import UnknownNameError
 from t2iaudit.report.options import ReportOptions
 from t2iaudit.yamlfile import read_yaml
@@ -83,6 +84,11 @@ class AuditSpec(SpecModel):
     """Device for judges: ``auto`` (CUDA when available), ``cpu``, ``cuda:0`` ..."""
     model_cache: str | None = None
     """Folder for ``tiny:`` models built on first use (default: ``$T2IAUDIT_CACHE``)."""
+    runner: RunnerOptions = Field(default_factory=RunnerOptions)
+    """Where the Prefect flow runs shards: threads, or a Dask/Ray cluster (``flows/``; the
+    in-process ``t2iaudit audit`` ignores it)."""
+    regression: RegressionOptions = Field(default_factory=RegressionOptions)
+    """What a scheduled run compares with the previous one, and the optional webhook."""
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 from pydantic import BaseModel
@@ -91,6 +91,9 @@ class GeneratorKind:
     check: Any = None
     """``check(config, model_cache)``: checks ``load_spec`` runs on a validated config before
     anything is written (InputError whose ``field`` names the option); None: none."""
+    runs_on: Literal["accelerator", "cpu", "api"] = "accelerator"
+    """What a shard of this backend occupies: a local accelerator (the flows cap these per
+    machine), the CPU only, or a remote API (no local slot; the flows retry it with backoff)."""
 
     def resolve_paths(self, options: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         out = dict(options)

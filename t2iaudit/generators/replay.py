@@ -123,5 +123,5 @@ def build_replay(config: ReplayConfig, model_id: str, model_cache: Path | None) 
     return ReplayGenerator(config)
 
 
-KIND = GeneratorKind(ReplayConfig, build_replay, ("folder", "mapping"), plan_replay)
+KIND = GeneratorKind(ReplayConfig, build_replay, ("folder", "mapping"), plan_replay, runs_on="cpu")
 """The ``replay`` backend (registered in ``t2iaudit.generators.registry``)."""

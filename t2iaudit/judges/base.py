@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -76,6 +76,11 @@ class JudgeConfig(BaseModel):
                     labels[label] = label
             maps[attribute] = LabelMapping(attribute, to, labels, tuple(m.exclude))
         return resolve_attributes(declared, self.roles, maps)
+
+    def runs_on(self) -> Literal["accelerator", "cpu", "api"]:
+        """What judging occupies: a local accelerator (default), the CPU only, or a remote API
+        (the flows cap accelerator work per machine and retry API work with backoff)."""
+        return "accelerator"
 
     def check_kind(self) -> None:
         """A kind's own checks across fields (raise ValueError); run before the vocabulary's."""

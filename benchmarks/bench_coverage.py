@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from t2iaudit.metrics.compute import MetricsOptions
-from t2iaudit.metrics.simulation import SCENARIOS, coverage
+from t2iaudit.metrics.distribution.simulation import SCENARIOS, coverage
 
 REFERENCE = {2: (0.3, 0.7), 3: (0.5, 0.3, 0.2), 4: (0.6, 0.2, 0.1, 0.1)}
 """A non-uniform reference per label count for the D9 metrics (besides uniform)."""

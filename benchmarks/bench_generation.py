@@ -35,11 +35,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    config = DiffusersConfig(model=args.model, revision=args.revision, device=args.device, dtype=args.dtype,
-                             steps=args.steps, width=args.size, height=args.size)  # fmt: skip
+    config = DiffusersConfig(
+        model=args.model,
+        revision=args.revision,
+        device=args.device,
+        dtype=args.dtype,
+        steps=args.steps,
+        width=args.size,
+        height=args.size,
+    )
     gen = DiffusersGenerator(config)
-    prompts = [Prompt(prompt_id=f"bench/{i}", set_id="bench", template_id="t", text=f"a photo of person number {i}")
-               for i in range(args.images)]  # fmt: skip
+    prompts = [
+        Prompt(prompt_id=f"bench/{i}", set_id="bench", template_id="t", text=f"a photo of person number {i}")
+        for i in range(args.images)
+    ]
     requests = [GenerationRequest(p, 0, derive_seed(0, "bench", p.prompt_id, 0)) for p in prompts]
     gen.generate(requests[: max(args.batch_sizes)])  # warm-up: kernels, caches, allocator
 
@@ -61,13 +70,17 @@ def main() -> None:
     for _ in range(args.rounds):
         for b in args.batch_sizes:  # interleaved: every round times every size
             times[b].append(one_pass(b))
-    print(f"model {args.model} on {gen.device} ({gen.dtype_name}), {args.size}px, {args.steps} steps, "
-          f"{args.images} images per pass, median of {args.rounds} rounds")  # fmt: skip
+    print(
+        f"model {args.model} on {gen.device} ({gen.dtype_name}), {args.size}px, {args.steps} steps, "
+        f"{args.images} images per pass, median of {args.rounds} rounds"
+    )
     base = statistics.median(times[args.batch_sizes[0]])
     for b in args.batch_sizes:
         t = statistics.median(times[b])
-        print(f"batch {b:3d}: {args.images / t:8.2f} images/s  ({t:.3f} s per pass)  x{base / t:.2f} vs batch "
-              f"{args.batch_sizes[0]}")  # fmt: skip
+        print(
+            f"batch {b:3d}: {args.images / t:8.2f} images/s  ({t:.3f} s per pass)  x{base / t:.2f} vs batch "
+            f"{args.batch_sizes[0]}"
+        )
 
 
 if __name__ == "__main__":

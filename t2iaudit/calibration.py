@@ -7,7 +7,7 @@ labelled the images, ``judged_<attribute>`` columns with its labels. An audit sp
 ``calibration: {judge: truth.csv}`` names the CSV with the true labels; the judge stage runs the
 judge on those images once and writes the full file into the run directory
 (``calibration/<judge name>-<hash>.csv``, recorded in the manifest's judge entry), which the
-metrics stage reads through the judgement table for J3 (``t2iaudit.metrics.calibration``).
+metrics stage reads through the judgement table for J3 (``t2iaudit.metrics.judge_validity.correction``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def load_calibration(path: str | Path) -> CalibrationSet:
     except FileNotFoundError:
         raise InputError("calibration file not found", file=path) from None
     except UnicodeDecodeError as e:
-        row = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text (byte {e.start})", file=path, field=f"row {row}") from None
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte {e.start})", file=path, field=f"row {line}") from None
     reader = csv.reader(text.splitlines())
     header = [h.strip() for h in next(reader, [])]
     if not any(header):
@@ -92,8 +92,9 @@ def load_calibration(path: str | Path) -> CalibrationSet:
         if not image:
             raise InputError("empty image path", file=path, field=f"row {rownum}, column {key}")
         if image in seen:
-            raise InputError(f"duplicate image (first in row {seen[image]})", file=path,
-                             field=f"row {rownum}, column {key}")  # fmt: skip
+            raise InputError(
+                f"duplicate image (first in row {seen[image]})", file=path, field=f"row {rownum}, column {key}"
+            )
         seen[image] = rownum
         paths.append(image)
         for a in truth:
@@ -128,7 +129,6 @@ def calibration_file(store: RunStore, config: JudgeConfig) -> Path:
 
 def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path: str, batch_size: int) -> Path:
     """Judge the calibration images of ``csv_path`` unless already done; returns the output CSV."""
-    from t2iaudit.fileio import write_atomic
     from t2iaudit.judges.base import JudgeInput
 
     out = calibration_file(store, config)
@@ -159,5 +159,5 @@ def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path
         row += [cal.truth[a][i] or "" for a in attributes]
         row += [judged[a].get(i, "") for a in attributes]
         writer.writerow(row)
-    write_atomic(out, buf.getvalue().encode("utf-8"))
+    store.write_text(out.relative_to(store.root).as_posix(), buf.getvalue())
     return out

@@ -88,20 +88,22 @@ def check_coverage(
                     for label in dist:
                         asked.setdefault((attribute, label, "reference"), set_id)
     for name, table in (custom_references or {}).items():
-        for attribute, dist in table.items():
-            for label in dist:
+        for attribute, shares in table.items():
+            for label in shares:
                 asked.setdefault((attribute, label, "reference"), f"custom reference {name}")
     coverage = Coverage()
     for (attribute, value, kind), source in sorted(asked.items()):
         answering = [(w, jid, a[attribute]) for w, jid, a in answers if attribute in a]
         if not answering:
-            info = coverage.not_computed.setdefault(attribute, {"requested_by": [], "referenced_by": [], "metrics": []})
-            sources = info["requested_by" if kind == "requested" else "referenced_by"]
+            missing = coverage.not_computed.setdefault(
+                attribute, {"requested_by": [], "referenced_by": [], "metrics": []}
+            )
+            sources = missing["requested_by" if kind == "requested" else "referenced_by"]
             if source not in sources:
                 sources.append(source)
             for m in REQUEST_METRICS if kind == "requested" else REFERENCE_METRICS:
-                if m not in info["metrics"]:
-                    info["metrics"].append(m)
+                if m not in missing["metrics"]:
+                    missing["metrics"].append(m)
             continue
         for where, judge_id, labels in answering:
             if value not in labels:

@@ -119,22 +119,24 @@ class FakeJudge:
         self.config = config
         self.judge_id = config.judge_id()
         self.attributes = config.declared_labels()
-        self._codes = {a: {_code(f"{a}={label}"): label for label in labels} for a, labels in self.attributes.items()}
+        self._codes: dict[str, dict[tuple[int, ...], str]] = {
+            a: {_code(f"{a}={label}"): label for label in labels} for a, labels in self.attributes.items()
+        }
 
     def judge(self, items: list[JudgeInput]) -> list[Judgement]:
         out = []
         for item in items:
             arr = np.asarray(item.image.convert("RGB"), dtype=np.uint8)
-            header: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+            header: dict[tuple[int, ...], tuple[int, ...]] = {}
             row = [tuple(int(x) for x in px) for px in arr[0]]
             for k in range(0, len(row) - 1, 2):
                 if row[k] == (0, 0, 0):
                     break
-                header[row[k]] = row[k + 1]  # type: ignore[index]
+                header[row[k]] = row[k + 1]
             digest = hashlib.sha256(arr.tobytes()).digest()
             for attribute, labels in self.attributes.items():
                 u = int.from_bytes(hashlib.sha256(digest + attribute.encode()).digest()[:8], "big") / 2**64
-                found = self._codes[attribute].get(header.get(_code(attribute), (0, 0, 0)))  # type: ignore[arg-type]
+                found = self._codes[attribute].get(header.get(_code(attribute), (0, 0, 0)))
                 label = UNKNOWN if found is None or u < self.config.unknown_rate else found
                 scores = {x: float(x == label) for x in labels}
                 out.append(

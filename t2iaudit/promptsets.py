@@ -289,8 +289,8 @@ def _check_template(prompt_set: PromptSet, i: int, file: Path | None) -> list[st
                 _fail(f"slot {{{name}}} is not used in the template's text", file, field)
     owner = dict.fromkeys(template.meta, f"{where}.meta")
     for name in names:
-        for j, value in enumerate(prompt_set.slots[name]):
-            for key in value.meta:
+        for j, slot_value in enumerate(prompt_set.slots[name]):
+            for key in slot_value.meta:
                 first = owner.setdefault(key, f"slots.{name}")
                 if first != f"slots.{name}":
                     msg = f"meta key {key!r} is also set by {first} (both used in {where})"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from t2iaudit.errors import InputError
-from t2iaudit.labels_io import read_rows
+from t2iaudit.labels.files import read_rows
 
 COLUMNS = ("prompt_id", "attribute", "label", "share")
 FOLDER = "references"
@@ -191,37 +191,6 @@ def apply_tables(
             references[key] = merged
             out[prompt] = key
     return out
-
-
-def store_tables(root: Path, tables: Sequence[ReferenceTable]) -> list[dict[str, Any]]:
-    """Copy the tables into ``root/references/`` (atomically) and return their manifest entries."""
-    from t2iaudit.fileio import write_atomic
-
-    entries = []
-    for table in tables:
-        stored = f"{FOLDER}/{table.sha256[:12]}{Path(table.file).suffix or '.csv'}"
-        target = root / stored
-        if not target.exists():
-            write_atomic(target, Path(table.file).read_bytes())
-        entries.append(table.manifest_entry(stored))
-    return entries
-
-
-def load_stored_tables(
-    root: Path,
-    entries: Sequence[Mapping[str, Any]],
-    label_sets: Mapping[str, Sequence[str]],
-    prompt_ids: Collection[str],
-) -> list[ReferenceTable]:
-    """The tables a run's manifest lists, read from the run's own copies (sha256 checked)."""
-    tables = []
-    for entry in entries:
-        path = root / str(entry["path"])
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-        if digest != entry.get("sha256"):
-            raise InputError("reference table missing or changed since it was attached", file=path)
-        tables.append(read_reference_table(path, prompt_ids, label_sets))
-    return tables
 
 
 def attribute_label_sets(judge_label_sets: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, list[str]]:

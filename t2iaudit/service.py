@@ -96,7 +96,7 @@ def create_app(engine: "DebiasEngine | None" = None, settings: "ServiceSettings 
     settings = settings or ServiceSettings.from_env()
 
     @asynccontextmanager
-    async def lifespan(app: "FastAPI"):  # type: ignore[no-untyped-def]
+    async def lifespan(app: "FastAPI"):
         if engine is None:
             from anyio import to_thread
 
@@ -120,7 +120,7 @@ def create_app(engine: "DebiasEngine | None" = None, settings: "ServiceSettings 
             raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def limit_body(request: Request, call_next):
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > settings.max_body_bytes):
             return JSONResponse({"detail": f"body larger than {settings.max_body_bytes} bytes"}, status_code=413)

@@ -183,14 +183,14 @@ def load_spec(path: str | Path) -> AuditSpec:
     judges = []
     configs = []
     for i, name in enumerate(spec.judges):
-        resolved = _spec_dir_path(name, spec_dir)
+        judge_path = _spec_dir_path(name, spec_dir)
         try:
-            configs.append(load_judge_config(resolved))
+            configs.append(load_judge_config(judge_path))
         except InputError as e:
             if e.file is None:
                 raise InputError(e.message, file=path, field=f"judges[{i}]") from None
             raise
-        judges.append(resolved)
+        judges.append(judge_path)
     primary = _primary_judges(spec, configs, path)
 
     from t2iaudit.calibration import load_calibration

@@ -1,5 +1,6 @@
-"""Users' reference tables, and the metrics against a reference: D10 (parity gap, goodness of fit)
-and D11 (amplification), checked against hand computations and independent implementations."""
+"""Users' reference tables (reading, import-labels/metrics --reference, spec references), and D10/D11
+on imported runs checked against independent implementations. The D10/D11 functions on hand-built
+counts: tests/metrics/test_against_reference.py."""
 
 from __future__ import annotations
 
@@ -15,10 +16,6 @@ from typer.testing import CliRunner
 
 from t2iaudit.cli import app
 from t2iaudit.errors import InputError
-from t2iaudit.metrics import cells
-from t2iaudit.metrics.against_reference import ReferenceOptions, amplification_class, goodness_of_fit
-from t2iaudit.metrics.compute import MetricsOptions
-from t2iaudit.metrics.table import LabelCounts
 from t2iaudit.reference_tables import read_reference_table
 
 RACE = ["White", "East Asian", "Black", "South Asian"]
@@ -31,92 +28,6 @@ def write_csv(path: Path, rows: list[list[object]], header=("prompt_id", "attrib
         w.writerow(header)
         w.writerows(rows)
     return path
-
-
-# -- the goodness of fit and the amplification rule -------------------------------------------
-
-
-def test_three_class_goodness_of_fit_matches_scipy():
-    observed, reference = np.array([30, 14, 6]), np.array([0.5, 0.3, 0.2])
-    got = goodness_of_fit(observed, reference, ReferenceOptions(), np.random.default_rng(0))
-    want = sps.chisquare(observed, reference * observed.sum())
-    assert got.chi2 == pytest.approx(want.statistic) and got.p == pytest.approx(want.pvalue) and got.dof == 2
-    assert got.exact_p is None  # every expected count >= 5
-
-
-def test_small_expected_counts_get_an_exact_p_beside_the_asymptotic_one():
-    observed, reference = np.array([6, 1]), np.array([0.5, 0.5])
-    got = goodness_of_fit(observed, reference, ReferenceOptions(), np.random.default_rng(0))
-    assert got.p == pytest.approx(sps.chisquare(observed, [3.5, 3.5]).pvalue)
-    # Exact: every outcome x of Binomial(7, 0.5) at least as far from 3.5 as 6 is: x in {0, 1, 6, 7}.
-    assert got.exact_p == pytest.approx(sps.binom.pmf([0, 1, 6, 7], 7, 0.5).sum())
-    assert got.p_used == got.exact_p and got.exact_method.startswith("exact")
-    mc = goodness_of_fit(observed, reference, ReferenceOptions(exact_max_outcomes=0), np.random.default_rng(0))
-    assert mc.exact_method.startswith("monte-carlo") and mc.exact_p == pytest.approx(got.exact_p, abs=0.01)
-
-
-def test_a_label_observed_against_a_zero_reference_share_has_p_zero():
-    got = goodness_of_fit(np.array([5, 4, 1]), np.array([0.6, 0.4, 0.0]), ReferenceOptions(), np.random.default_rng(0))
-    assert got.p == 0.0 and got.p_used == 0.0 and "reference share 0" in got.note
-    assert got.dof == 1  # labels with a reference share above 0
-    unseen = goodness_of_fit(
-        np.array([5, 5, 0]), np.array([0.5, 0.5, 0.0]), ReferenceOptions(), np.random.default_rng(0)
-    )
-    assert unseen.p == pytest.approx(1.0) and unseen.note is None
-
-
-@pytest.mark.parametrize(
-    ("female", "reference", "expected"),
-    [
-        (0.63, 0.60, "reflected"),  # |p - r| = 0.03 < 0.04
-        (0.65, 0.60, "amplified"),  # 0.05 >= 0.04, further from 0.5 than the reference
-        (0.55, 0.60, "mitigated"),  # 0.05 >= 0.04, closer to 0.5
-        (0.35, 0.60, "amplified"),  # leaning the other way, and further from 0.5 than the reference
-    ],
-)
-def test_amplification_rule_is_fair_diffusions_on_female_shares(female, reference, expected):
-    tv = abs(female - reference)
-    d11 = abs(female - 0.5) - abs(reference - 0.5)
-    fair_diffusion = (
-        "reflected" if tv < 0.04 else "amplified" if abs(female - 0.5) > abs(reference - 0.5) else "mitigated"
-    )
-    assert amplification_class(tv, d11, 0.04) == fair_diffusion == expected
-
-
-def test_d10_and_d11_per_prompt_and_aggregated_hand_computed():
-    counts = np.array([[8, 2, 0], [3, 7, 1], [5, 5, 0]])
-    group = LabelCounts("m", "j", "gender", ["female", "male"], ["p0", "p1", "p2"], counts)
-    options = MetricsOptions(
-        bootstrap_resamples=200,
-        references=["uniform", "census"],
-        custom_references={"census": {"gender": {"female": 0.3, "male": 0.7}}},
-    )
-    values = cells.group_values(group, options)
-
-    def get(metric, prompt=None, label=None):
-        hits = [
-            v
-            for v in values
-            if v.metric == metric and v.scope.get("prompt_id") == prompt and v.params.get("label") == label
-        ]
-        assert len(hits) == 1, (metric, prompt, label, hits)
-        return hits[0]
-
-    assert get("D10_spd", "p0", "female").value == pytest.approx(0.8 - 0.3)
-    assert get("D10_spd", "p1", "male").value == pytest.approx(0.7 - 0.7)
-    assert get("D10_spd", None, "female").value == pytest.approx((0.5 + 0.0 + 0.2) / 3)
-    spd = get("D10_spd", "p0", "female")  # Wilson interval of 8/10, shifted by the reference
-    assert (spd.ci_low, spd.ci_high) == pytest.approx((0.4902 - 0.3, 0.9433 - 0.3), abs=1e-4)
-    p0 = get("D10_gof_p", "p0")
-    assert p0.value == pytest.approx(sps.chisquare([8, 2], [3, 7]).pvalue) and p0.params["dof"] == 1
-    d11 = get("D11_amplification", "p0")  # TV(p, u) - TV(r, u) = 0.3 - 0.2; TV(p, r) = 0.5
-    assert d11.value == pytest.approx(0.1) and d11.params["class"] == "amplified"
-    assert d11.params["direction"] == "opposite"  # p leans female, r leans male
-    assert get("D11_amplification", "p1").params["class"] == "reflected"  # 3/10 = reference
-    assert get("D11_amplification", "p2").params["class"] == "mitigated"  # 0.5: closer to uniform
-    assert get("D11_amplified_share").value == pytest.approx(1 / 3) and get("D11_amplified_share").n == 3
-    assert [v for v in values if v.metric.startswith("D1") and v.params.get("reference") == "uniform"
-            and v.metric.startswith(("D10", "D11"))] == []  # fmt: skip
 
 
 # -- reference tables ----------------------------------------------------------------------
@@ -223,11 +134,19 @@ def test_import_with_a_reference_table_every_d10_d11_value_checked_independently
             counts[prompt][gender == "male"] += 1
 
     def rows_of(metric, **params):
-        return [m for m in metrics if m["metric"] == metric and m["attribute"] == "gender"
-                and all(m["params"].get(k) == v for k, v in params.items())]  # fmt: skip
+        return [
+            m
+            for m in metrics
+            if m["metric"] == metric
+            and m["attribute"] == "gender"
+            and all(m["params"].get(k) == v for k, v in params.items())
+        ]
 
-    spd = {m["scope"]["prompt_id"]: m["value"] for m in rows_of("D10_spd", reference="prompt", label="female")
-           if "prompt_id" in m["scope"]}  # fmt: skip
+    spd = {
+        m["scope"]["prompt_id"]: m["value"]
+        for m in rows_of("D10_spd", reference="prompt", label="female")
+        if "prompt_id" in m["scope"]
+    }
     gof = {m["scope"]["prompt_id"]: m for m in rows_of("D10_gof_p", reference="prompt")}
     amp = {
         m["scope"]["prompt_id"]: m
@@ -286,18 +205,21 @@ def test_bad_table_on_import_writes_no_run_directory(tmp_path):
     rows, _ = labelled_rows(np.random.default_rng(1))
     labels = write_csv(tmp_path / "labels.csv", rows, ("image_id", "model_id", "prompt_id", "gender", "race"))
     bad = write_csv(tmp_path / "bad.csv", [["job9", "gender", "female", 1]])
-    result = CliRunner().invoke(app, ["import-labels", str(labels), "--out", str(tmp_path / "run"), "--reference",
-                                      str(bad)])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["import-labels", str(labels), "--out", str(tmp_path / "run"), "--reference", str(bad)]
+    )
     assert result.exit_code == 2 and "row 2, column prompt_id" in result.output
     assert not (tmp_path / "run").exists()
 
 
 def test_user_table_takes_precedence_over_the_prompt_sets_reference_per_attribute(tmp_path):
     """An occupation prompt keeps BIGbench's race reference and gets the user's gender reference."""
-    rows = [[f"i{i}", "sd", "nurse", "female" if i < 8 else "male", "White", "bigbench/occupation/Nurse"]
-            for i in range(10)]  # fmt: skip
-    labels = write_csv(tmp_path / "labels.csv", rows,
-                       ("image_id", "model_id", "prompt_id", "gender", "race", "reference"))  # fmt: skip
+    rows = [
+        [f"i{i}", "sd", "nurse", "female" if i < 8 else "male", "White", "bigbench/occupation/Nurse"] for i in range(10)
+    ]
+    labels = write_csv(
+        tmp_path / "labels.csv", rows, ("image_id", "model_id", "prompt_id", "gender", "race", "reference")
+    )
     ref = write_csv(tmp_path / "ref.csv", [["nurse", "gender", "female", 0.5], ["nurse", "gender", "male", 0.5]])
     run = tmp_path / "run"
     assert (
@@ -306,8 +228,11 @@ def test_user_table_takes_precedence_over_the_prompt_sets_reference_per_attribut
     )
     assert CliRunner().invoke(app, ["metrics", str(run)]).exit_code == 0
     metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    tv = {m["attribute"]: m for m in metrics if m["metric"] == "D9_tv" and m["params"].get("reference") == "prompt"
-          and "prompt_id" in m["scope"]}  # fmt: skip
+    tv = {
+        m["attribute"]: m
+        for m in metrics
+        if m["metric"] == "D9_tv" and m["params"].get("reference") == "prompt" and "prompt_id" in m["scope"]
+    }
     assert tv["gender"]["value"] == pytest.approx(0.3)  # 0.8 against the user's 0.5
     from t2iaudit.promptsets import resolve_reference
 
@@ -317,9 +242,9 @@ def test_user_table_takes_precedence_over_the_prompt_sets_reference_per_attribut
 
 
 def test_audit_spec_references_are_checked_at_load_and_kept_in_the_run(tmp_path, astronaut):
-    from tests.test_replay import _make_replay
+    from tests.helpers import replay_spec
 
-    spec = _make_replay(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]] * 2)
+    spec = replay_spec(tmp_path, astronaut, [["astro.png", "astronauts/photo/an-astronaut"]] * 2)
     astro = "astronauts/photo/an-astronaut"
     write_csv(tmp_path / "bad.csv", [[astro, "gender", "female", 0.3], ["astronauts/photo/x", "gender", "male", 1]])
     spec.write_text(spec.read_text() + "references: [bad.csv]\n")

@@ -77,14 +77,35 @@ def register(app: typer.Typer) -> None:
         _print_table(result)
 
 
-def _print_table(result) -> None:  # type: ignore[no-untyped-def]
+def _print_table(result) -> None:
     """A compact human table: one row per cell and label."""
     from rich.console import Console
     from rich.table import Table
 
-    fixed = {"attribute", "between", "a", "b", "label", "test_of", "dropped", "count_a", "count_b", "n_a", "n_b",
-             "prop_a", "prop_b", "diff", "diff_low", "diff_high", "chi2", "dof", "p_value", "fisher_p",
-             "test", "p_holm"}  # fmt: skip
+    fixed = {
+        "attribute",
+        "between",
+        "a",
+        "b",
+        "label",
+        "test_of",
+        "dropped",
+        "count_a",
+        "count_b",
+        "n_a",
+        "n_b",
+        "prop_a",
+        "prop_b",
+        "diff",
+        "diff_low",
+        "diff_high",
+        "chi2",
+        "dof",
+        "p_value",
+        "fisher_p",
+        "test",
+        "p_holm",
+    }
     keys = [c for c in result.columns if c not in fixed]
     first = result.iloc[0] if len(result) else None
     side_a = f"{first['between']}={first['a']}" if first is not None else "a"
@@ -93,10 +114,17 @@ def _print_table(result) -> None:  # type: ignore[no-untyped-def]
     for _, r in result.iterrows():
         diff = "dropped" if r["dropped"] else f"{_fmt(r['diff'])} [{_fmt(r['diff_low'])}, {_fmt(r['diff_high'])}]"
         table.add_row(
-            *(_fmt(r[k]) for k in keys), str(r["label"]),
-            f"{r['count_a']}/{r['n_a']}", f"{r['count_b']}/{r['n_b']}", diff,
-            _fmt(r["chi2"]), _fmt(r["dof"]), _fmt(r["p_value"]), _fmt(r["fisher_p"]), _fmt(r["p_holm"]),
-        )  # fmt: skip
+            *(_fmt(r[k]) for k in keys),
+            str(r["label"]),
+            f"{r['count_a']}/{r['n_a']}",
+            f"{r['count_b']}/{r['n_b']}",
+            diff,
+            _fmt(r["chi2"]),
+            _fmt(r["dof"]),
+            _fmt(r["p_value"]),
+            _fmt(r["fisher_p"]),
+            _fmt(r["p_holm"]),
+        )
     console = Console()
     console.width = max(console.width, 140)
     console.print(table)
@@ -108,5 +136,5 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.4g}"
     if hasattr(value, "item"):  # numpy scalar
-        return _fmt(value.item())  # type: ignore[attr-defined]
+        return _fmt(value.item())
     return str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 
@@ -37,7 +38,7 @@ def import_labels_command(
     Attributes of the vocabulary take their canonical labels; abstention words (unclear, n/a,
     no person, ...) become unknown and are counted; other values need --map (docs/labels.md).
     """
-    from t2iaudit.labels_import import (
+    from t2iaudit.labels.importer import (
         import_labels,
         load_label_map,
         merge_maps,
@@ -53,8 +54,10 @@ def import_labels_command(
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
         return
-    typer.echo(f"imported {summary.images} images, {summary.prompts} prompts, models {', '.join(summary.models)} "
-               f"into {summary.out} (judge {summary.judge_id})")  # fmt: skip
+    typer.echo(
+        f"imported {summary.images} images, {summary.prompts} prompts, models {', '.join(summary.models)} "
+        f"into {summary.out} (judge {summary.judge_id})"
+    )
     for attribute, labels in summary.attributes.items():
         counts = summary.label_counts.get(attribute, {})
         shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
@@ -81,8 +84,8 @@ def judge_fairness_command(
     """MJ-Bench judge fairness (ACC, NDS, GES, x100) of a score across demographic variants."""
     import pandas as pd
 
-    from t2iaudit.labels_io import read_rows
-    from t2iaudit.metrics.fairness import judge_fairness_report
+    from t2iaudit.labels.files import read_rows
+    from t2iaudit.metrics.judge_validity.fairness import judge_fairness_report
 
     if normalize not in ("minmax", "none"):
         raise InputError(f"--normalize must be minmax or none, not {normalize!r}", field="--normalize")
@@ -98,8 +101,17 @@ def judge_fairness_command(
         raise InputError(f"{frame[score][bad].iloc[0]!r} is not a number", file=table, field=f"{where}, column {score}")
     frame[score] = values
     try:
-        report = judge_fairness_report(frame, score, group, by=by, normalize=normalize, weighting=weighting,  # type: ignore[arg-type]
-                                       tolerance=tolerance, resamples=resamples, seed=seed)  # fmt: skip
+        report = judge_fairness_report(
+            frame,
+            score,
+            group,
+            by=by,
+            normalize=cast(Literal["minmax", "none"], normalize),  # checked above
+            weighting=cast(Literal["item", "group"], weighting),
+            tolerance=tolerance,
+            resamples=resamples,
+            seed=seed,
+        )
     except ValueError as e:
         raise InputError(str(e), file=table, field=f"column {score}") from None
     typer.echo(json.dumps(report, indent=2, sort_keys=True))

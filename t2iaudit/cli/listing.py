@@ -37,7 +37,7 @@ def list_things(what: str = typer.Argument(..., help="prompts | judges | generat
             doc = (GENERATORS.get(name).config_model.__doc__ or "").strip().splitlines()[0]
             typer.echo(f"{name}\t{doc}")
     elif what == "metrics":
-        from t2iaudit.metrics.compute import METRICS
+        from t2iaudit.metrics.catalog import METRICS
 
         for name in METRICS.names():
             typer.echo(f"{name}\t{METRICS.get(name)}")

@@ -138,12 +138,12 @@ class DebiasEngine:
         groups, slot_of = self._groups(request, analysis, targets, joint, warnings)
         planned = plan(request.n, groups, f"{request.seed}\x1f{request.prompt}")
         drafts: dict[tuple, _Draft] = {}
-        items = []
+        drafted = []
         for i, assignment in enumerate(planned.assignments):
             key = tuple(sorted(assignment.items()))
             if key not in drafts:
                 drafts[key] = self._draft(request.prompt, analysis, assignment, slot_of)
-            items.append((i, assignment, drafts[key]))
+            drafted.append((i, assignment, drafts[key]))
         self._similarity(request, list(drafts.values()), warnings)
         out = [
             PlanItem(
@@ -153,7 +153,7 @@ class DebiasEngine:
                 image_seed=image_seed(request.seed, request.prompt, i),
                 checks=Checks(**d.checks),
             )
-            for i, a, d in items
+            for i, a, d in drafted
         ]
         failing = sum(not it.checks.ok for it in out if it.checks)
         if failing:
@@ -274,7 +274,7 @@ class DebiasEngine:
                 )
             free = [a for a in targets if a not in stated]
             whole = joint is not None and all(a in free for a in joint.attributes)
-            if whole:
+            if whole and joint is not None:
                 groups.append(Group(tuple(slot(a, i) for a in joint.attributes), joint.cells, joint.shares))
             elif joint is not None:
                 warnings.append(
@@ -286,7 +286,7 @@ class DebiasEngine:
                     )
                 )
             for attr in free:
-                if whole and attr in joint.attributes:
+                if whole and joint is not None and attr in joint.attributes:
                     continue
                 shares = joint_marginal(joint, attr) if joint and attr in joint.attributes else targets[attr]
                 groups.append(Group.single(slot(attr, i), {c: shares.get(c, 0.0) for c in targets[attr]}))

@@ -105,7 +105,9 @@ class TransformersLM:
         if not self.model_dir.is_dir():
             raise InputError("local LM folder not found", file=self.model_dir)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-        self._model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True).to(self.device)
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
+        # transformers types .to as a functools.wraps of an unbound method (it asks for the model first)
+        self._model = model.to(self.device)  # type: ignore[arg-type]
         self._model.eval()
 
     def complete(self, system: str, user: str, schema: dict[str, Any] | None = None) -> str:

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError
@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 from t2iaudit.errors import InputError
 from t2iaudit.types import Record
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Final = 1
 PROFILE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 UNSPECIFIED = "unspecified"
 PROFILES_ENV = "T2IAUDIT_PROFILES"
@@ -137,7 +137,7 @@ def _pick(options: Sequence[str], wanted: str | None, what: str) -> str:
 
 def attribute_profile(requested: Sequence[Any], judged: Sequence[str], labels: list[str]) -> AttributeProfile:
     """Counts and matrix from aligned requested values (None: ``unspecified``) and judged labels."""
-    from t2iaudit.metrics.adherence import realisation_matrix
+    from t2iaudit.metrics.hallucination.label_rates import realisation_matrix
 
     req = np.array([UNSPECIFIED if (r is None or r != r) else str(r) for r in requested], dtype=object)
     jud = np.asarray(judged, dtype=object).astype(str)

@@ -46,6 +46,19 @@ class JointCell(_Model):
 class PlanRequest(_Model):
     """One prompt to plan ``n`` debiased variants of."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "a photo of a nurse",
+                    "n": 12,
+                    "seed": 7,
+                    "attributes": {"gender": {"classes": ["female", "male"], "target": [0.5, 0.5]}},
+                }
+            ]
+        }
+    )
+
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     """The user's prompt."""
     n: int = Field(ge=1, le=MAX_N)

@@ -88,7 +88,7 @@ def audit_rewriters(
         for attr, classes in vocab.classes.items():
             for cls in classes:
                 k = hits[(attr, cls)]
-                low, high = wilson_interval(k, n, confidence) if n else (None, None)
+                ci = wilson_interval(k, n, confidence) if n else None
                 out.append(
                     RewriterBias(
                         rewriter=name,
@@ -97,8 +97,8 @@ def audit_rewriters(
                         n=n,
                         added=k,
                         rate=k / n if n else None,
-                        ci_low=float(low) if n else None,
-                        ci_high=float(high) if n else None,
+                        ci_low=float(ci[0]) if ci is not None else None,
+                        ci_high=float(ci[1]) if ci is not None else None,
                         examples=examples.get((attr, cls), []),
                     )
                 )

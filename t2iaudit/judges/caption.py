@@ -59,7 +59,8 @@ class CaptionJudge:
         kwargs = hf_load_kwargs(config.revision, config.trust_remote_code, path)
         self.dtype = torch_dtype(config.dtype, context.device)
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=self.dtype, **kwargs)
-        self.model = model.to(context.device).eval()
+        # transformers types .to as a functools.wraps of an unbound method (it asks for the model first)
+        self.model = model.to(context.device).eval()  # type: ignore[arg-type]
         self.processor = load_processor(path, kwargs)
         self.device = context.device
         self.config = config
@@ -106,9 +107,15 @@ class CaptionJudge:
             for item, text in zip(batch, texts):
                 text = " ".join(text.split())
                 out.append(
-                    Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=CAPTION,
-                              label="text" if text else UNKNOWN, scores={}, raw=text)
-                )  # fmt: skip
+                    Judgement(
+                        image_id=item.image_id,
+                        judge_id=self.judge_id,
+                        attribute=CAPTION,
+                        label="text" if text else UNKNOWN,
+                        scores={},
+                        raw=text,
+                    )
+                )
         return out
 
 

@@ -286,9 +286,9 @@ class ClipJudge:
                 texts.extend(label_texts)
         if "prompt_match" in config.checks:
             texts.append(config.null_text)
-        emb = backend.encode_text(texts) if texts else None
+        emb: Any = backend.encode_text(texts) if texts else None  # a tensor when indexed below
         self._classes = {name: _normalise(torch.stack([emb[a:b].mean(0) for a, b in s])) for name, s in spans.items()}
-        self._null = emb[-1] if "prompt_match" in config.checks else None
+        self._null: Any = emb[-1] if "prompt_match" in config.checks else None
         self._prompts: dict[str, Any] = {}
 
     def _prompt_embeddings(self, texts: list[str]) -> dict[str, Any]:
@@ -332,14 +332,15 @@ class ClipJudge:
             row.extend(self._checks(images[i], prompt_emb.get(item.prompt.text)))
             rows.append(row)
         return [
-            Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=attr, label=label,
-                      scores=scores, raw=raw)
+            Judgement(
+                image_id=item.image_id, judge_id=self.judge_id, attribute=attr, label=label, scores=scores, raw=raw
+            )
             for item, row in zip(batch, rows)
             for attr, label, scores, raw in row
-        ]  # fmt: skip
+        ]
 
     def _checks(self, image: Any, prompt: Any) -> list[tuple[str, str, dict[str, float], Any]]:
-        out = []
+        out: list[tuple[str, str, dict[str, float], Any]] = []
         for check in self.config.checks:
             if prompt is None:  # empty prompt text: nothing to compare against
                 scores = {k: 0.0 for k in CHECKS[check]}

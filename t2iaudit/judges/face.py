@@ -26,15 +26,17 @@ MODEL_GENDER_LABELS = ("female", "male")
 known without loading the model, so a YAML asking for others is refused when it is read."""
 
 
+def _default_age_groups() -> dict[str, tuple[float, float | None]]:
+    return {"young": (0, 30), "middle-aged": (30, 60), "older": (60, None)}
+
+
 class FaceJudgeConfig(JudgeConfig):
     """``kind: face`` judge definition."""
 
     kind: Literal["face"] = "face"
     gender_labels: list[str] = Field(default_factory=lambda: ["female", "male"])
     """Declared gender labels; each must be a label the gender model outputs."""
-    age_groups: dict[str, tuple[float, float | None]] = Field(
-        default_factory=lambda: {"young": (0, 30), "middle-aged": (30, 60), "older": (60, None)}
-    )
+    age_groups: dict[str, tuple[float, float | None]] = Field(default_factory=_default_age_groups)
     """Age group -> [low, high) in years (high None = no upper bound); contiguous from 0."""
     min_gender_probability: float = Field(0.6, ge=0.0, le=1.0)
     """Below this top gender probability the gender label is ``unknown``."""

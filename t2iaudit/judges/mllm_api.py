@@ -31,7 +31,7 @@ from typing import Any
 
 from t2iaudit.errors import InputError
 from t2iaudit.judges.base import JudgeContext, JudgeInput
-from t2iaudit.judges.mllm import MllmJudgeConfig, MllmQuestion, render_question
+from t2iaudit.judges.mllm_config import MllmJudgeConfig, MllmQuestion, render_question
 from t2iaudit.types import TRANSIENT, UNKNOWN, Judgement
 
 API_INSTRUCTION = 'Reply with only a JSON object {"answer": "<answer>"} where <answer> is one of: {options}.'
@@ -167,8 +167,9 @@ class ApiJudge:
             raw["subject"] = subject
         label = option or UNKNOWN
         scores = {o: float(o == option) for o in q.options}
-        return Judgement(image_id=item.image_id, judge_id=self.judge_id, attribute=name, label=label,
-                         scores=scores, raw=raw)  # fmt: skip
+        return Judgement(
+            image_id=item.image_id, judge_id=self.judge_id, attribute=name, label=label, scores=scores, raw=raw
+        )
 
     def _attempt(self, body: dict[str, Any], q: MllmQuestion) -> tuple[str, str | None, str | None, bool]:
         """One request: (text, option, failure kind, worth retrying)."""
@@ -204,8 +205,9 @@ def build_api_judge(config: MllmJudgeConfig, context: JudgeContext, client: Any 
     if api.api_key_env:
         key = os.environ.get(api.api_key_env)
         if not key:
-            raise InputError(f"environment variable {api.api_key_env} (the API key) is not set",
-                             field="api.api_key_env")  # fmt: skip
+            raise InputError(
+                f"environment variable {api.api_key_env} (the API key) is not set", field="api.api_key_env"
+            )
         headers["Authorization"] = f"Bearer {key}"
     if client is None:
         limits = httpx.Limits(max_connections=api.concurrency, max_keepalive_connections=api.concurrency)

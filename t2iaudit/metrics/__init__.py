@@ -1,5 +1,9 @@
 """Metrics: pure functions over the judgement table (see ../shared/METRICS.md for definitions).
 
-Import the pieces from their modules (``t2iaudit.metrics.compute``, ``.stats``, ...); this
-package module stays empty so ``import t2iaudit`` does not pull in pandas or scipy.
+``catalog`` lists every metric (id, description, source, direction, headline); ``compute`` has
+``MetricsOptions``, the family registry and ``run_families``; ``stats`` every interval and
+bootstrap helper, ``significance`` the tests; ``table`` the judgement table. Families:
+``distribution/``, ``bigbench/``, ``hallucination/``, ``judge_validity/``. Import the pieces from
+their modules; this package module stays empty so ``import t2iaudit`` does not pull in pandas or
+scipy.
 """

@@ -15,6 +15,7 @@ import pandas as pd
 
 from t2iaudit.errors import InputError
 from t2iaudit.metrics import stats
+from t2iaudit.metrics.significance import fisher_exact, holm, pearson_chi2
 from t2iaudit.metrics.table import UNKNOWN_LABEL, JudgementTable, is_categorical
 
 RUN_COLUMN = "run"
@@ -50,7 +51,9 @@ def load_runs(run_dirs: Sequence[str | Path]) -> JudgementTable:
     names = [Path(d).resolve().name for d in run_dirs]
     if len(set(names)) != len(names):
         raise InputError(f"run directories must have distinct names, got {names}", field="RUN_DIR")
-    frames, label_sets, references = [], {}, {}
+    frames: list[pd.DataFrame] = []
+    label_sets: dict[str, dict[str, list[str]]] = {}
+    references: dict[str, dict[str, dict[str, float]]] = {}
     roles: dict[str, dict[str, str]] = {}
     maps_to: dict[str, dict[str, dict[str, Any]]] = {}
     excluded = []
@@ -64,8 +67,8 @@ def load_runs(run_dirs: Sequence[str | Path]) -> JudgementTable:
             roles.setdefault(judge, {}).update(attrs)
         for judge, maps in table.maps_to.items():
             maps_to.setdefault(judge, {}).update(maps)
-        for judge, attrs in table.label_sets.items():
-            for attr, labels in attrs.items():
+        for judge, declared in table.label_sets.items():
+            for attr, labels in declared.items():
                 known = label_sets.setdefault(judge, {}).setdefault(attr, list(labels))
                 if known != list(labels):
                     raise InputError(
@@ -198,7 +201,7 @@ def compare(
     result = pd.DataFrame(out)
     if not result.empty:
         cells = result.drop_duplicates("_cell")
-        adjusted = dict(zip(cells["_cell"], stats.holm(cells["_p"].to_numpy(dtype=float))))
+        adjusted = dict(zip(cells["_cell"], holm(cells["_p"].to_numpy(dtype=float))))
         result["p_holm"] = [_clean(adjusted[c]) for c in result["_cell"]]
         result = result.drop(columns=["_cell", "_p"])
     return result
@@ -224,15 +227,22 @@ def _declared(table: JudgementTable, rows: pd.DataFrame, attribute: str) -> dict
 
 
 def _cell_rows(
-    cell_keys, between, attribute, labels, counts, drop, confidence, test_of="labels"
-) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    cell_keys: dict[str, Any],
+    between: Between,
+    attribute: str,
+    labels: list[str],
+    counts: np.ndarray,
+    drop: Sequence[str],
+    confidence: float,
+    test_of: str = "labels",
+) -> list[dict[str, Any]]:
     keep = np.array([label not in drop for label in labels])
     kept = counts[:, keep]
     n_a, n_b = int(kept[0].sum()), int(kept[1].sum())
-    chi2, dof, p_value, expected = stats.pearson_chi2(kept)
+    chi2, dof, p_value, expected = pearson_chi2(kept)
     observed_cols = kept.sum(axis=0) > 0
     small = bool((expected[:, observed_cols] < FISHER_BELOW).any()) and np.isfinite(chi2)
-    fisher_p = stats.fisher_exact(kept)[0] if small else None
+    fisher_p = fisher_exact(kept)[0] if small else None
     p_test = fisher_p if fisher_p is not None else p_value
     diff, low, high = stats.newcombe_interval(counts[0], n_a, counts[1], n_b, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -241,20 +251,37 @@ def _cell_rows(
     rows = []
     for i, label in enumerate(labels):
         dropped = not keep[i]
-        rows.append({
-            **{k: _clean(v) for k, v in cell_keys.items()},
-            "attribute": attribute, "between": between.column, "a": between.a, "b": between.b,
-            "label": label, "test_of": test_of, "dropped": dropped,
-            "count_a": int(counts[0, i]), "count_b": int(counts[1, i]), "n_a": n_a, "n_b": n_b,
-            "prop_a": None if dropped else _clean(prop_a[i]),
-            "prop_b": None if dropped else _clean(prop_b[i]),
-            "diff": None if dropped else _clean(diff[i]),
-            "diff_low": None if dropped else _clean(low[i]),
-            "diff_high": None if dropped else _clean(high[i]),
-            "chi2": _clean(chi2), "dof": dof, "p_value": _clean(p_value),
-            "fisher_p": _clean(fisher_p), "test": "fisher" if fisher_p is not None else "chi2",
-            "_cell": cell_id, "_p": np.nan if p_test is None else p_test,
-        })  # fmt: skip
+        shares = {
+            "prop_a": prop_a[i],
+            "prop_b": prop_b[i],
+            "diff": diff[i],
+            "diff_low": low[i],
+            "diff_high": high[i],
+        }
+        rows.append(
+            {
+                **{k: _clean(v) for k, v in cell_keys.items()},
+                "attribute": attribute,
+                "between": between.column,
+                "a": between.a,
+                "b": between.b,
+                "label": label,
+                "test_of": test_of,
+                "dropped": dropped,
+                "count_a": int(counts[0, i]),
+                "count_b": int(counts[1, i]),
+                "n_a": n_a,
+                "n_b": n_b,
+                **{k: None if dropped else _clean(v) for k, v in shares.items()},
+                "chi2": _clean(chi2),
+                "dof": dof,
+                "p_value": _clean(p_value),
+                "fisher_p": _clean(fisher_p),
+                "test": "fisher" if fisher_p is not None else "chi2",
+                "_cell": cell_id,
+                "_p": np.nan if p_test is None else p_test,
+            }
+        )
     return rows
 
 

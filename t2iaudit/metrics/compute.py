@@ -1,171 +1,87 @@
-"""The metrics stage: ``MetricsOptions`` and ``compute_metrics`` over a list of metric families.
+"""The metrics stage: ``MetricsOptions``, what a metric family is, the family registry, ``run_families``.
 
-A *family* is a function ``(table, options) -> list[MetricValue]`` that computes a group of
-related metrics (distribution, BIGbench, hallucination, judge validity, ...). Families are
-listed below as data (name, ``module:function`` target, metric names with one-line
-descriptions); a family's module is imported only when it runs, so family modules may import
-this one without a cycle, and ``t2iaudit list metrics`` needs no heavy import.
+A *family* computes a group of related metrics (distribution, BIGbench, hallucination, judge
+validity, ...): a ``MetricFamily`` whose ``compute(table, options)`` returns ``MetricValue``
+records, with the frozen pydantic model of its own options (``family_options[<name>]``) and its
+metrics' catalog entries (``t2iaudit.metrics.catalog``). ``FAMILIES`` registers the built-in
+families lazily (``"module:FAMILY"``: a family's module is imported only when it runs or its
+options are checked); other installed packages add theirs under the entry-point group
+``t2iaudit.metrics`` (``my_family = "their_package.module:FAMILY"``).
+
+The options and the registry live in one module because each needs the other: ``MetricsOptions``
+checks family names, metric names and every family's options when a spec is loaded (so a typo
+fails before generation and judging), and a family is typed by the options it reads.
 
 To add a family: write ``def my_family(table: JudgementTable, options: MetricsOptions) ->
-list[MetricValue]`` in its own module and append a ``Family`` entry to ``FAMILIES``. Options a
-family needs beyond the shared ones go in ``options.family_options[<family name>]`` (a plain
-dict the family validates with its own frozen pydantic model), so adding a family does not
-change ``MetricsOptions``.
+list[MetricValue]`` in its own module, define ``FAMILY = MetricFamily(my_family, MyOptions,
+metrics)`` there, list its metrics in the catalog and register it below. Options a family needs
+beyond the shared ones go in ``options.family_options[<family name>]``, so adding a family does
+not change ``MetricsOptions``.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from t2iaudit.registry import Registry
+from t2iaudit.metrics.catalog import METRICS, MetricInfo
+from t2iaudit.registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.table import JudgementTable
     from t2iaudit.types import MetricValue
 
-FamilyFn = Callable[["JudgementTable", "MetricsOptions"], "list[MetricValue]"]
+
+class FamilyFn(Protocol):
+    """Computes a family's metrics: the judgement table and the options -> metric values."""
+
+    def __call__(self, table: JudgementTable, options: MetricsOptions, /) -> list[MetricValue]: ...
 
 
 @dataclass(frozen=True)
-class Family:
-    """A group of metrics computed by one function."""
+class MetricFamily:
+    """A registered metric family."""
 
-    name: str
-    """Short name used in ``MetricsOptions.families`` and ``family_options``."""
-    target: str
-    """``module:function`` of the family function, imported when the family runs."""
-    metrics: dict[str, str] = field(default_factory=dict)
-    """Metric names this family can emit -> one-line description (for ``list metrics``)."""
-    options: str | None = None
-    """``module:Model`` of the frozen pydantic model of the family's ``family_options``; None: the
-    family takes none. ``MetricsOptions`` validates every family's options with it (so a typo
-    fails when the spec is loaded, not after generation and judging)."""
-
-    def load(self) -> FamilyFn:
-        module, _, attr = self.target.partition(":")
-        fn: FamilyFn = getattr(importlib.import_module(module), attr)
-        return fn
-
-    def options_model(self) -> type[BaseModel] | None:
-        if self.options is None:
-            return None
-        module, _, attr = self.options.partition(":")
-        model: type[BaseModel] = getattr(importlib.import_module(module), attr)
-        return model
+    compute: FamilyFn
+    """Computes every metric of the family that ``options.wants``."""
+    options_model: type[BaseModel] | None = None
+    """Frozen pydantic model of ``MetricsOptions.family_options[<name>]``; None: the family takes
+    none. ``MetricsOptions`` validates every family's options with it."""
+    metrics: tuple[MetricInfo, ...] = ()
+    """The metrics it can emit: ``catalog.family_metrics(name)`` for a built-in family, its own
+    entries for a family from another package."""
 
 
-FAMILIES: list[Family] = [
-    Family(
-        "distribution",
-        "t2iaudit.metrics.cells:distribution_values",
-        {
-            "share": "share of each declared label (Wilson/Jeffreys interval); params.label",
-            "D1_mad": "DALL-Eval mean absolute deviation from uniform, (1/K) sum |p_k - 1/K|",
-            "D2_gender_imbalance": "HEIM gender imbalance |f - 0.5|, f = share judged female",
-            "D3_skin_tone_imbalance": "HEIM skin-tone imbalance (1/K) sum |n_k/(N+U) - 1/K|",
-            "D4_severity_context_free": "OpenBias severity 1 - Hn(pooled counts)",
-            "D4_severity_context_aware": "OpenBias severity 1 - mean over prompts of Hn",
-            "D8_signed_imbalance": "MMDT signed imbalance (n_m - n_f)/(n_m + n_f), age young/old",
-            "D9_tv": "total variation 0.5 sum |p_k - r_k| against the reference",
-            "D9_kl": "KL(p || r) with additive smoothing eps (params.eps)",
-            "D9_entropy": "normalised entropy -sum p_k ln p_k / ln K",
-            "D9_max_dev": "max_k |p_k - r_k| against the reference",
-            "D9_fd": "fairness discrepancy sqrt(sum (p_k - r_k)^2) against the reference",
-            "D9_pairwise_gap": "mean pairwise gap 2/(K(K-1)) sum_{i<j} |p_i - p_j|",
-            "D9_cosine": "cosine(p, r) against the reference (lenient; for comparison only)",
-            "D10_spd": "signed gap share - reference share per label (statistical parity difference)",
-            "D10_gof_chi2": "Pearson chi-square goodness of fit of a prompt's counts to its reference; params.dof",
-            "D10_gof_p": "its p-value (exact beside it when an expected count < 5); params.p_holm across prompts",
-            "D10_gof_significant_share": "share of prompts differing from their reference after Holm",
-            "D11_amplification": "TV(p, u) - TV(r, u); params.class amplified/reflected/mitigated (Fair Diffusion)",
-            "D11_amplified_share": "share of prompts whose model is further from uniform than the reference",
-            "D11_reflected_share": "share of prompts within the tolerance of their reference, TV(p, r) < 0.04",
-            "D11_mitigated_share": "share of prompts whose model is closer to uniform than the reference",
-        },
-        options="t2iaudit.metrics.against_reference:ReferenceOptions",
-    ),
-    Family(
-        "bigbench",
-        "t2iaudit.metrics.bigbench:bigbench_family",
-        {
-            "D5_bigbench_implicit": "BIGbench implicit score (1 + cos(p, r))/2, weighted",
-            "D6_bigbench_explicit": "BIGbench explicit score n_v/N for the requested value",
-            "D7_bigbench_eta": "BIGbench manifestation factor eta over contrast pairs",
-        },
-    ),
-    Family(
-        "hallucination",
-        "t2iaudit.metrics.hallucination:hallucination_family",
-        {
-            "H1_hallucination": "TBYB Jaccard hallucination 1 - |I & O|/|I | O| (prompt vs caption objects)",
-            "H1_added": "TBYB H_P = |O \\ I|/|O|, share of caption objects not in the prompt",
-            "H1_missing": "TBYB H_N = |I \\ O|/|I|, share of prompt objects missing from the caption",
-            "H2_miss_rate": "TBYB generative miss-rate: CLIP softmax over [prompt, ' '] misses the prompt",
-            "H3_distribution_bias": "TBYB B_D over sorted, min-max-normalised added-object counts",
-            "H3_distribution_bias_norm": "B_D / (K - 1), K = distinct added objects",
-            "H4_miss_rate": "requested-attribute miss rate 1 - n_v/N for prompts stating value v",
-            "H4_unknown_rate": "unknown rate U/(N + U) beside H4",
-            "H4_realisation": "realisation matrix M[a, k] = P(judged k | requested a); params.requested/label",
-            "H5_count_mismatch": "share of images whose person count differs from the prompt's",
-            "H6_overcorrection": "share not matching a context-fixed attribute (meta fixed_<attr>)",
-        },
-        options="t2iaudit.metrics.hallucination:HallucinationOptions",
-    ),
-    Family(
-        "judge_validity",
-        "t2iaudit.metrics.judges:judge_validity_family",
-        {
-            "J1_cohen_kappa": "Cohen's kappa of two judges with the same declared labels",
-            "J1_raw_agreement": "raw agreement of two judges (share of images labelled alike)",
-            "J1_fleiss_kappa": "Fleiss' kappa of three or more judges with the same declared labels",
-            "J2_unknown_rate": "abstention: unknown rate per judge, attribute, model (and prompt)",
-            "J2_failure_rate": "share of images a judge could not answer, per failure kind it recorded (params.error)",
-            "J2_excluded_rate": "share of images whose label a scheme mapping excluded (no counterpart in the target)",
-            "J3_corrected_share": "judge-error-corrected share project_simplex(solve(C^T, p)); params.label",
-        },
-        options="t2iaudit.metrics.judges:JudgeValidityOptions",
-    ),
-    Family(
-        "judge_fairness",
-        "t2iaudit.metrics.fairness:fairness_family",
-        {
-            "J4_acc": "MJ-Bench ACC x100: share of variant pairs whose scores differ by <= 0.1",
-            "J4_nds": "MJ-Bench NDS x100: 1 - sigma/mu of the scores of a content item's variants",
-            "J4_ges": "MJ-Bench GES x100: 1 - Gini of the scores of a content item's variants",
-        },
-    ),
-    # The debias family is appended here by its owner.
-]
-"""Every metric family, in the order ``compute_metrics`` runs them."""
+FAMILIES: Registry[MetricFamily] = Registry("metric family", entry_points="t2iaudit.metrics")
+FAMILIES.register_lazy("distribution", "t2iaudit.metrics.distribution.family:FAMILY")
+FAMILIES.register_lazy("bigbench", "t2iaudit.metrics.bigbench.family:FAMILY")
+FAMILIES.register_lazy("hallucination", "t2iaudit.metrics.hallucination.family:FAMILY")
+FAMILIES.register_lazy("judge_validity", "t2iaudit.metrics.judge_validity.family:FAMILY")
+FAMILIES.register_lazy("judge_fairness", "t2iaudit.metrics.judge_validity.fairness:FAMILY")
+BUILT_IN = ("distribution", "bigbench", "hallucination", "judge_validity", "judge_fairness")
+"""The built-in families in the order ``run_families`` runs them (other packages' families follow,
+sorted by name)."""
 
 
-SOURCES = {
-    "D1": "DALL-Eval (Cho et al., ICCV 2023)",
-    "D2": "HEIM (Lee et al., NeurIPS 2023)",
-    "D3": "HEIM (Lee et al., NeurIPS 2023)",
-    "D4": "OpenBias (D'Inca et al., CVPR 2024)",
-    "D5": "BIGbench (Luo et al., arXiv 2407.15240)",
-    "D6": "BIGbench (Luo et al., arXiv 2407.15240)",
-    "D7": "BIGbench (Luo et al., arXiv 2407.15240)",
-    "D8": "MMDT (Xu et al., ICLR 2025)",
-    "D9": "ITI-GEN (Zhang et al., ICCV 2023); Choi et al. 2020; Shen et al. 2024",
-    "D10": "statistical parity difference; Pearson 1900 goodness of fit, Holm 1979",
-    "D11": "Fair Diffusion (Friedrich et al., arXiv 2302.10893); Seshadri et al., arXiv 2308.00755",
-}
-"""Paper each distribution metric follows (METRICS.md "origin"), added to ``params.source``."""
+def family_names() -> list[str]:
+    """Every family in running order, those of other installed packages included."""
+    return [*BUILT_IN, *(name for name in FAMILIES.names() if name not in BUILT_IN)]
 
 
-def _build_registry() -> Registry[str]:
-    reg: Registry[str] = Registry("metric")
-    for fam in FAMILIES:
-        for name, description in fam.metrics.items():
-            reg.register(name, description)
-    return reg
+def _unknown(registry: Registry[Any], name: str) -> str:
+    """The registry's message for an unknown name, with its "did you mean" suggestion."""
+    try:
+        registry.get(name)
+    except UnknownNameError as e:
+        return str(e)
+    return f"{registry.kind} {name!r} is not available"
+
+
+def _plugin_metrics() -> dict[str, MetricInfo]:
+    """Catalog entries declared by families of other installed packages."""
+    return {m.id: m for name in family_names() if name not in BUILT_IN for m in FAMILIES.get(name).metrics}
 
 
 class _Options(BaseModel):
@@ -203,7 +119,7 @@ class MetricsOptions(_Options):
     custom_references: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
     """User-given reference tables: name -> attribute -> label -> probability, applied to
     every prompt."""
-    bootstrap_resamples: int = Field(1000, ge=0)
+    bootstrap_resamples: int = Field(default=1000, ge=0)
     """Bootstrap resamples for aggregate intervals (0: no bootstrap intervals)."""
     prompt_bootstrap: bool = True
     """Also compute intervals of the per-prompt values that are not plain proportions; off
@@ -215,14 +131,14 @@ class MetricsOptions(_Options):
     from, so intervals also carry the spread between prompts (prompts are resampled)."""
     seed: int = 0
     """Seed of the bootstrap generator (recorded in params)."""
-    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
     interval: Literal["wilson", "jeffreys"] = "wilson"
     """Interval for proportions."""
     unknown_in_denominator: bool = False
     """For ``share``: divide by N + U (unknowns counted) instead of N."""
     skin_tone_unknown_in_denominator: bool = True
     """For D3: HEIM's form divides by N + U; False gives the N-only form."""
-    kl_eps: float = Field(1e-6, gt=0.0)
+    kl_eps: float = Field(default=1e-6, gt=0.0)
     """Additive smoothing of p and r for D9_kl."""
     intersections: list[tuple[str, str]] = Field(default_factory=lambda: [("gender", "race")])
     """Attribute pairs whose joint label space (same judge, same image) is also measured,
@@ -242,20 +158,17 @@ class MetricsOptions(_Options):
     @field_validator("families")
     @classmethod
     def _known_families(cls, value: list[str] | None) -> list[str] | None:
-        known = {f.name for f in FAMILIES}
         for name in value or []:
-            if name not in known:
-                raise ValueError(f"unknown metric family {name!r} (known: {sorted(known)})")
+            if name not in FAMILIES:
+                raise ValueError(_unknown(FAMILIES, name))  # pydantic reports it with the field path
         return value
 
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, value: list[str] | None) -> list[str] | None:
         for name in value or []:
-            try:
-                METRICS.get(name)
-            except KeyError as e:  # pydantic reports ValueErrors with the field path
-                raise ValueError(str(e)) from None
+            if name not in METRICS and name not in _plugin_metrics():
+                raise ValueError(_unknown(METRICS, name))
         return value
 
     @field_validator("family_options")
@@ -263,11 +176,10 @@ class MetricsOptions(_Options):
     def _known_family_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         from pydantic import ValidationError
 
-        known = {f.name: f for f in FAMILIES}
         for name, options in value.items():
-            if name not in known:
-                raise ValueError(f"options for unknown metric family {name!r}")
-            model = known[name].options_model()
+            if name not in FAMILIES:
+                raise ValueError(f"options for {_unknown(FAMILIES, name)}")
+            model = FAMILIES.get(name).options_model
             if model is None:
                 if options:
                     raise ValueError(f"metric family {name!r} takes no options (got {sorted(options)})")
@@ -305,11 +217,7 @@ class MetricsOptions(_Options):
         return self.metrics is None or metric in self.metrics
 
 
-METRICS: Registry[str] = _build_registry()
-"""Metric name -> one-line description, for ``t2iaudit list metrics``."""
-
-
-def compute_metrics(table: JudgementTable, options: MetricsOptions | None = None) -> list[MetricValue]:
+def run_families(table: JudgementTable, options: MetricsOptions | None = None) -> list[MetricValue]:
     """Run every selected metric family over ``table``.
 
     Cells (``MetricValue.scope`` plus ``attribute``): per prompt ``{model_id, judge_id,
@@ -319,8 +227,8 @@ def compute_metrics(table: JudgementTable, options: MetricsOptions | None = None
     (``share``, ``params.label``) are always reported with a Wilson (or Jeffreys) interval, n and
     n_unknown. Attributes with an empty (free text) or numeric label set are skipped by the
     distribution families. ``params`` records the interval method, resamples and seed, the
-    reference (``uniform``, ``prompt`` with ``reference_key``, or a custom table's name) and
-    ``unknown_in_denominator``.
+    reference (``uniform``, ``prompt`` with ``reference_key``, or a custom table's name),
+    ``unknown_in_denominator``, and ``source``: the paper the metric follows (its catalog entry).
 
     Args:
         table: The judgement table (see ``t2iaudit.metrics.table``).
@@ -332,15 +240,16 @@ def compute_metrics(table: JudgementTable, options: MetricsOptions | None = None
     """
     options = options or MetricsOptions()
     out: list[MetricValue] = []
-    for fam in FAMILIES:
-        if options.families is not None and fam.name not in options.families:
+    for name in family_names():
+        if options.families is not None and name not in options.families:
             continue
-        if options.metrics is not None and not set(options.metrics) & set(fam.metrics):
+        family = FAMILIES.get(name)
+        sources = {m.id: m.source for m in family.metrics}
+        if options.metrics is not None and not set(options.metrics) & set(sources):
             continue
-        values = fam.load()(table, options)
-        for v in values:
+        for v in family.compute(table, options):
             if options.wants(v.metric):
-                source = SOURCES.get(v.metric.split("_", 1)[0])
+                source = sources.get(v.metric)
                 if source and "source" not in v.params:  # name the paper a reader can match it to
                     v.params["source"] = source
                 out.append(v)

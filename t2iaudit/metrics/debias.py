@@ -33,8 +33,7 @@ import numpy as np
 from t2iaudit.debias.diffrule import RewriteCheck, check_insertions, check_rewrite, mask_inserted
 from t2iaudit.debias.quotas import apportion
 from t2iaudit.metrics import stats
-from t2iaudit.metrics.adherence import realisation_matrix
-from t2iaudit.metrics.hallucination import bootstrap_mean_interval
+from t2iaudit.metrics.hallucination.label_rates import realisation_matrix
 from t2iaudit.types import UNKNOWN
 
 __all__ = [
@@ -79,9 +78,12 @@ def planning_gap(planned: Iterable[str] | Mapping[str, int], target: Mapping[str
 
 
 def realisation_rate(
-    planned: Sequence[str], judged: Sequence[str], *, unknown_in_denominator: bool = False,
+    planned: Sequence[str],
+    judged: Sequence[str],
+    *,
+    unknown_in_denominator: bool = False,
     confidence: float = 0.95,
-) -> Estimate:  # fmt: skip
+) -> Estimate:
     """``(1/n) sum_i 1[judged_i = planned_i]`` with a Wilson interval.
 
     Images judged ``unknown`` are left out (``n_unknown``) unless ``unknown_in_denominator``,
@@ -95,9 +97,13 @@ def realisation_rate(
     n, hits = int(keep.sum()), int(((p == j) & keep).sum())
     low, high = stats.wilson_interval(hits, n, confidence)
     return Estimate(
-        hits / n if n else None, float(low) if n else None, float(high) if n else None, n, int(unknown.sum()),
-        {"interval": "wilson", "unknown_in_denominator": unknown_in_denominator},
-    )  # fmt: skip
+        value=hits / n if n else None,
+        ci_low=float(low) if n else None,
+        ci_high=float(high) if n else None,
+        n=n,
+        n_unknown=int(unknown.sum()),
+        params={"interval": "wilson", "unknown_in_denominator": unknown_in_denominator},
+    )
 
 
 def realisation(planned: Sequence[str], judged: Sequence[str], labels: list[str]) -> tuple[list[str], np.ndarray]:
@@ -127,17 +133,24 @@ def _mean(values: np.ndarray, strata: Sequence[str] | None, resamples: int, seed
     v = v[ok]
     groups = np.zeros(v.size, dtype=int) if strata is None else np.asarray(strata, dtype=object)[ok]
     rng = np.random.default_rng(seed)
-    low, high = bootstrap_mean_interval(v, groups, resamples, rng, resample_strata=False)
+    low, high = stats.bootstrap_mean_interval(v, groups, resamples, rng, resample_strata=False)
     return Estimate(
-        float(v.mean()) if v.size else None, low, high, int(v.size), 0,
-        {"interval": "bootstrap", "resamples": resamples, "seed": seed, **params},
-    )  # fmt: skip
+        value=float(v.mean()) if v.size else None,
+        ci_low=low,
+        ci_high=high,
+        n=int(v.size),
+        params={"interval": "bootstrap", "resamples": resamples, "seed": seed, **params},
+    )
 
 
 def text_preservation(
-    original: np.ndarray, rewritten: np.ndarray, *, strata: Sequence[str] | None = None, resamples: int = 1000,
+    original: np.ndarray,
+    rewritten: np.ndarray,
+    *,
+    strata: Sequence[str] | None = None,
+    resamples: int = 1000,
     seed: int = 0,
-) -> Estimate:  # fmt: skip
+) -> Estimate:
     """Mean cosine between sentence embeddings of original and rewritten prompts.
 
     For the masked variant pass the embeddings of ``mask_inserted(original, rewritten, ...)``
@@ -152,9 +165,14 @@ def clipscore(image_emb: np.ndarray, text_emb: np.ndarray, weight: float = 2.5) 
 
 
 def alignment_to_original(
-    debiased_images: np.ndarray, original_images: np.ndarray, original_text: np.ndarray, *,
-    strata: Sequence[str] | None = None, resamples: int = 1000, seed: int = 0,
-) -> dict[str, Estimate]:  # fmt: skip
+    debiased_images: np.ndarray,
+    original_images: np.ndarray,
+    original_text: np.ndarray,
+    *,
+    strata: Sequence[str] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Estimate]:
     """CLIPScore against the *original* prompt for debiased and original images of the same seeds.
 
     Row i of each array belongs to one seed (``original_text`` row i embeds the original prompt
@@ -174,8 +192,12 @@ def alignment_to_original(
 
 
 def paired_image_similarity(
-    debiased_images: np.ndarray, original_images: np.ndarray, *, strata: Sequence[str] | None = None,
-    resamples: int = 1000, seed: int = 0,
-) -> Estimate:  # fmt: skip
+    debiased_images: np.ndarray,
+    original_images: np.ndarray,
+    *,
+    strata: Sequence[str] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Estimate:
     """Mean cosine between image embeddings of the debiased and original image of each seed."""
     return _mean(cosine_rows(debiased_images, original_images), strata, resamples, seed)

@@ -1,20 +1,60 @@
-"""Intervals, bootstrap and tests shared by the metrics: Wilson/Jeffreys, stratified bootstrap,
-Pearson chi-square, Fisher's exact test, Holm, and the Newcombe difference interval.
+"""Every interval and bootstrap helper the metrics share: Wilson/Jeffreys and Newcombe intervals,
+percentile intervals, stratified and two-stage bootstraps, posterior draws, per-cell generators.
 
 Every function is vectorised over numpy arrays and has no side effects; randomness comes only
-from a ``numpy.random.Generator`` the caller passes (and records the seed of).
+from a ``numpy.random.Generator`` the caller passes (and records the seed of). Significance tests
+(chi-square, Fisher, Holm) are in ``t2iaudit.metrics.significance``.
 """
 
 from __future__ import annotations
 
 import functools
-import math
+import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
-from scipy import special
 from scipy import stats as sps
 
 FloatArray = np.ndarray
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+def to_float(x: Any) -> float | None:
+    """``x`` as a Python float, or None when it is None, NaN or infinite (JSON-ready)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+@contextmanager
+def no_empty_warnings() -> Iterator[None]:
+    """All-NaN slices are empty cells (no valid label): NaN is the answer, not a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    """Mean ignoring NaN (an all-NaN slice, an empty cell, gives NaN without a warning)."""
+    with no_empty_warnings():
+        return np.nanmean(x, axis=axis)
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``sum_i w_i x_i / sum_i w_i`` over the finite ``x_i`` (NaN when none is)."""
+    finite = np.isfinite(values)
+    w = np.where(finite, weights, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.where(finite, values, 0.0) * w).sum(axis=axis) / w.sum(axis=axis)
+
+
+# -- intervals -------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=16)
@@ -31,7 +71,7 @@ def wilson_interval(
     ``center = (k + z^2/2) / (n + z^2)``, ``half = z sqrt(n) / (n + z^2) * sqrt(p(1-p) + z^2/(4n))``
     with ``p = k/n`` (Wilson 1927; Brown, Cai & DasGupta 2001). This is the default interval for
     shares: its exact coverage averages about 0.95 over p in [0.1, 0.9] for n = 10..100
-    (``tests/test_stats.py`` checks it from the binomial pmf).
+    (``tests/metrics/test_stats.py`` checks it from the binomial pmf).
 
     Args:
         k: Successes (array-like).
@@ -87,6 +127,96 @@ def proportion_interval(
     if method == "jeffreys":
         return jeffreys_interval(k, n, confidence)
     raise ValueError(f"unknown interval method {method!r} (known: wilson, jeffreys)")
+
+
+def percentile_interval(samples: np.ndarray, confidence: float = 0.95, axis: int = 0) -> tuple[FloatArray, FloatArray]:
+    """Percentile bootstrap interval, ignoring NaN resamples (resamples with an empty cell).
+
+    Same as ``np.nanquantile`` with linear interpolation, but vectorised (one sort) instead of
+    a Python-level loop over columns. NaN bounds where fewer than half the resamples are finite.
+    """
+    s = np.moveaxis(np.sort(np.asarray(samples, dtype=float), axis=axis), axis, 0)  # NaN last
+    finite = np.isfinite(s).sum(axis=0)
+    alpha = 1.0 - confidence
+
+    def quantile(level: float) -> np.ndarray:
+        pos = level * np.maximum(finite - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(finite - 1, 0))
+        frac = pos - lo
+        a = np.take_along_axis(s, lo[None, ...], axis=0)[0]
+        b = np.take_along_axis(s, hi[None, ...], axis=0)[0]
+        return a + (b - a) * frac
+
+    enough = (finite >= 0.5 * s.shape[0]) & (finite > 0)
+    return np.where(enough, quantile(alpha / 2.0), np.nan), np.where(enough, quantile(1.0 - alpha / 2.0), np.nan)
+
+
+def contain(value: float | None, low: float | None, high: float | None) -> tuple[float | None, float | None]:
+    """Widen ``[low, high]`` to contain ``value``: a reported interval always holds its estimate.
+
+    A percentile bootstrap of a nonlinear statistic can sit beside the plug-in estimate (every
+    resample of a bounded, biased statistic lands on one side of it).
+    """
+    if value is None or low is None or high is None:
+        return low, high
+    return min(low, value), max(high, value)
+
+
+def newcombe_interval(
+    k1: FloatArray | float,
+    n1: FloatArray | float,
+    k2: FloatArray | float,
+    n2: FloatArray | float,
+    confidence: float = 0.95,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Difference of proportions ``p1 - p2`` with Newcombe's hybrid score interval.
+
+    Newcombe (1998), method 10: with Wilson intervals ``(l1, u1)`` and ``(l2, u2)``,
+    ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
+    It keeps close to nominal coverage for small n and never leaves [-1, 1], unlike the Wald
+    interval.
+
+    Returns:
+        ``(difference, low, high)``; NaN where either n is 0.
+    """
+    k1, n1, k2, n2 = (np.asarray(a, dtype=float) for a in (k1, n1, k2, n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
+    d = p1 - p2
+    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return d, low, high
+
+
+def small_sample_scale(prompts: int, confidence: float) -> float:
+    """``sqrt(P / (P - 1)) t_{P-1} / z``: widens a bootstrap over P prompts to a t interval's length."""
+    if prompts < 2:
+        return float("nan")
+    t = sps.t.ppf(0.5 + confidence / 2.0, prompts - 1)
+    return float(np.sqrt(prompts / (prompts - 1)) * t / sps.norm.ppf(0.5 + confidence / 2.0))
+
+
+# -- resampling ------------------------------------------------------------------------------
+
+
+def group_rng(seed: int, *keys: str) -> np.random.Generator:
+    """A generator for one cell, derived from the audit seed and the cell's keys (stable)."""
+    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in keys)])
+
+
+def chunks(total: int, per_item: int, budget: int) -> Iterator[slice]:
+    """Slices of ``range(total)`` whose ``(chunk, per_item)`` arrays stay under ``budget`` cells."""
+    step = max(1, budget // max(1, per_item))
+    for start in range(0, total, step):
+        yield slice(start, min(total, start + step))
+
+
+def chunk_sizes(total: int, per_item: int, budget: int = 4_000_000) -> list[int]:
+    """The lengths of :func:`chunks` (e.g. how many resamples to draw at once)."""
+    return [part.stop - part.start for part in chunks(total, per_item, budget)]
 
 
 def resample_prompts(n_prompts: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -150,188 +280,111 @@ def bootstrap_images(groups: np.ndarray, resamples: int, rng: np.random.Generato
     return starts[groups] + np.minimum((u * sizes[groups]).astype(np.int64), sizes[groups] - 1)
 
 
-def percentile_interval(samples: np.ndarray, confidence: float = 0.95, axis: int = 0) -> tuple[FloatArray, FloatArray]:
-    """Percentile bootstrap interval, ignoring NaN resamples (resamples with an empty cell).
-
-    Same as ``np.nanquantile`` with linear interpolation, but vectorised (one sort) instead of
-    a Python-level loop over columns. NaN bounds where fewer than half the resamples are finite.
-    """
-    s = np.moveaxis(np.sort(np.asarray(samples, dtype=float), axis=axis), axis, 0)  # NaN last
-    finite = np.isfinite(s).sum(axis=0)
-    alpha = 1.0 - confidence
-
-    def quantile(level: float) -> np.ndarray:
-        pos = level * np.maximum(finite - 1, 0)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, np.maximum(finite - 1, 0))
-        frac = pos - lo
-        a = np.take_along_axis(s, lo[None, ...], axis=0)[0]
-        b = np.take_along_axis(s, hi[None, ...], axis=0)[0]
-        return a + (b - a) * frac
-
-    enough = (finite >= 0.5 * s.shape[0]) & (finite > 0)
-    return np.where(enough, quantile(alpha / 2.0), np.nan), np.where(enough, quantile(1.0 - alpha / 2.0), np.nan)
-
-
-def contain(value: float | None, low: float | None, high: float | None) -> tuple[float | None, float | None]:
-    """Widen ``[low, high]`` to contain ``value``: a reported interval always holds its estimate.
-
-    A percentile bootstrap of a nonlinear statistic can sit beside the plug-in estimate (every
-    resample of a bounded, biased statistic lands on one side of it).
-    """
-    if value is None or low is None or high is None:
-        return low, high
-    return min(low, value), max(high, value)
-
-
-def chi2_sf(chi2: float, dof: int) -> float:
-    """Upper tail of the chi-square distribution.
-
-    For one degree of freedom this is ``1 - erf(sqrt(chi2 / 2))`` (METRICS.md), computed as
-    ``erfc`` which is the same quantity without cancellation for large chi2; other degrees
-    of freedom use ``scipy.stats.chi2.sf``.
-    """
-    if not math.isfinite(chi2) or dof < 1:
-        return float("nan")
-    if dof == 1:
-        return float(special.erfc(math.sqrt(chi2 / 2.0)))
-    return float(sps.chi2.sf(chi2, dof))
-
-
-def pearson_chi2(table: np.ndarray) -> tuple[float, int, float, np.ndarray]:
-    """Pearson chi-square test of independence, without continuity correction.
-
-    ``chi2 = sum_ij (O_ij - E_ij)^2 / E_ij`` with ``E_ij = R_i C_j / T``, ``dof = (R-1)(K-1)``
-    (Pearson 1900). Columns (labels) never observed on either side have ``E = 0`` and carry no
-    information; they are dropped before the test, so ``dof`` counts observed labels only.
-
-    Args:
-        table: ``(R, K)`` counts (R = 2 groups in comparisons).
-
-    Returns:
-        ``(chi2, dof, p_value, expected)``; NaN chi2/p when fewer than two rows or columns are
-        non-empty. ``expected`` keeps the full shape (zeros for dropped columns).
-    """
-    obs = np.asarray(table, dtype=float)
-    total = obs.sum()
-    rows, cols = obs.sum(axis=1), obs.sum(axis=0)
-    expected = np.outer(rows, cols) / total if total > 0 else np.zeros_like(obs)
-    keep_r, keep_c = rows > 0, cols > 0
-    dof = int((keep_r.sum() - 1) * (keep_c.sum() - 1))
-    if dof < 1:
-        return float("nan"), max(dof, 0), float("nan"), expected
-    o = obs[np.ix_(keep_r, keep_c)]
-    e = expected[np.ix_(keep_r, keep_c)]
-    chi2 = float(((o - e) ** 2 / e).sum())
-    return chi2, dof, chi2_sf(chi2, dof), expected
-
-
-_FISHER_MAX_TABLES = 2_000_000
-
-
-def fisher_exact(table: np.ndarray, rng: np.random.Generator | None = None, draws: int = 200_000) -> tuple[float, str]:
-    """Fisher's exact test for a 2 x K table (Fisher 1922; Freeman & Halton 1951 for K > 2).
-
-    2 x 2 tables use ``scipy.stats.fisher_exact`` (two-sided). For K > 2 all tables with the
-    observed margins are enumerated (their probability is multivariate hypergeometric,
-    ``prod_k C(c_k, x_k) / C(T, R_1)``) and the p-value sums the probabilities of tables no
-    more likely than the observed one (relative tolerance 1e-7). When more than two million
-    tables would have to be enumerated, a Monte Carlo estimate from ``draws`` multivariate
-    hypergeometric tables is returned instead, with method ``monte-carlo``. Empty columns are
-    dropped first.
-
-    Returns:
-        ``(p_value, method)`` with method ``exact`` or ``monte-carlo``; NaN p-value when the
-        table has fewer than two non-empty rows or columns.
-    """
-    obs = np.asarray(table, dtype=np.int64)
-    if obs.ndim != 2 or obs.shape[0] != 2:
-        raise ValueError(f"fisher_exact needs a 2 x K table, got shape {obs.shape}")
-    obs = obs[:, obs.sum(axis=0) > 0]
-    if obs.shape[1] < 2 or (obs.sum(axis=1) == 0).any():
-        return float("nan"), "exact"
-    if obs.shape[1] == 2:
-        return float(sps.fisher_exact(obs).pvalue), "exact"
-    cols = obs.sum(axis=0)
-    r1 = int(obs[0].sum())
-
-    def logp(x: np.ndarray) -> np.ndarray:
-        lg = special.gammaln
-        return (lg(cols + 1) - lg(x + 1) - lg(cols - x + 1)).sum(axis=-1)
-
-    log_total = special.gammaln(cols.sum() + 1) - special.gammaln(r1 + 1)
-    log_total -= special.gammaln(cols.sum() - r1 + 1)
-    observed = logp(obs[0]) - log_total
-    if float(np.prod(np.minimum(cols[:-1], r1) + 1.0)) <= _FISHER_MAX_TABLES:
-        tables = _enumerate_rows(cols, r1)
-        lp = logp(tables) - log_total
-        mask = lp <= observed + 1e-7
-        return float(min(1.0, np.exp(lp[mask]).sum())), "exact"
-    rng = rng or np.random.default_rng(0)
-    sample = rng.multivariate_hypergeometric(cols, r1, size=draws)
-    lp = logp(sample) - log_total
-    return float((1 + (lp <= observed + 1e-7).sum()) / (draws + 1)), "monte-carlo"
-
-
-def _enumerate_rows(cols: np.ndarray, r1: int) -> np.ndarray:
-    """All first rows ``x`` with ``0 <= x_k <= cols_k`` and ``sum x = r1`` as an (M, K) array."""
-    rows = np.zeros((1, 0), dtype=np.int64)
-    partial = np.zeros(1, dtype=np.int64)
-    remaining = np.concatenate([np.cumsum(cols[::-1])[::-1][1:], [0]])
-    for k, c in enumerate(cols[:-1]):
-        values = np.arange(c + 1)
-        new_partial = (partial[:, None] + values[None, :]).ravel()
-        new_rows = np.concatenate(
-            [np.repeat(rows, len(values), axis=0), np.tile(values, len(partial))[:, None]], axis=1
-        )
-        ok = (new_partial <= r1) & (new_partial + remaining[k] >= r1)
-        rows, partial = new_rows[ok], new_partial[ok]
-    last = r1 - partial
-    return np.concatenate([rows, last[:, None]], axis=1)
-
-
-def holm(pvalues: FloatArray | list[float]) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values; NaN entries stay NaN and are not counted.
-
-    ``p_holm_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` over the m finite p-values sorted
-    ascending.
-    """
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    finite = np.isfinite(p)
-    m = int(finite.sum())
-    if m == 0:
-        return out
-    idx = np.flatnonzero(finite)
-    order = idx[np.argsort(p[idx], kind="stable")]
-    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(adjusted)
+def prompt_multiplicities(
+    masks: dict[str, np.ndarray], resamples: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """``(B, P)`` multiplicities of each prompt in resamples that draw the prompts of a mask with
+    replacement, per mask (prompts outside the mask: 0)."""
+    out = {}
+    for name, mask in masks.items():
+        w = np.zeros((resamples, len(mask)))
+        k = int(mask.sum())
+        if k:
+            w[:, mask] = rng.multinomial(k, np.full(k, 1.0 / k), size=resamples)
+        out[name] = w
     return out
 
 
-def newcombe_interval(
-    k1: FloatArray | float,
-    n1: FloatArray | float,
-    k2: FloatArray | float,
-    n2: FloatArray | float,
-    confidence: float = 0.95,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Difference of proportions ``p1 - p2`` with Newcombe's hybrid score interval.
+def bootstrap_weights(
+    strata: np.ndarray, resamples: int, rng: np.random.Generator, *, resample_strata: bool
+) -> np.ndarray:
+    """``(B, n)`` multiplicities of n items in B stratified bootstrap resamples.
 
-    Newcombe (1998), method 10: with Wilson intervals ``(l1, u1)`` and ``(l2, u2)``,
-    ``low = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)``, ``high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
-    It keeps close to nominal coverage for small n and never leaves [-1, 1], unlike the Wald
-    interval.
-
-    Returns:
-        ``(difference, low, high)``; NaN where either n is 0.
+    Items are resampled with replacement within their stratum (prompt). With
+    ``resample_strata`` the strata are drawn with replacement first; a stratum drawn c times
+    contributes c independent inner resamples, i.e. ``Multinomial(c m, uniform)`` over its m
+    items, so the loop runs over strata, not resamples.
     """
-    k1, n1, k2, n2 = (np.asarray(a, dtype=float) for a in (k1, n1, k2, n2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = wilson_interval(k1, n1, confidence)
-    l2, u2 = wilson_interval(k2, n2, confidence)
-    d = p1 - p2
-    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, low, high
+    codes, index = np.unique(np.asarray(strata), return_inverse=True)
+    n_strata = len(codes)
+    if resample_strata:
+        draws = resample_prompts(n_strata, resamples, rng)
+        offsets = draws + (np.arange(resamples) * n_strata)[:, None]
+        times = np.bincount(offsets.ravel(), minlength=resamples * n_strata).reshape(resamples, n_strata)
+    else:
+        times = np.ones((resamples, n_strata), dtype=np.int64)
+    weights = np.zeros((resamples, index.size), dtype=np.int32)
+    for j in range(n_strata):
+        members = np.flatnonzero(index == j)
+        m = members.size
+        weights[:, members] = rng.multinomial(times[:, j] * m, np.full(m, 1.0 / m))
+    return weights
+
+
+def bootstrap_mean_interval(
+    values: np.ndarray,
+    strata: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
+    *,
+    resample_strata: bool,
+    confidence: float = 0.95,
+) -> tuple[float | None, float | None]:
+    """Percentile interval of the mean of ``values`` under :func:`bootstrap_weights`."""
+    values = np.asarray(values, dtype=float)
+    if resamples <= 0 or values.size == 0:
+        return None, None
+    means = []
+    for size in chunk_sizes(resamples, values.size):
+        w = bootstrap_weights(strata, size, rng, resample_strata=resample_strata)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append((w @ values) / w.sum(axis=1))
+    low, high = percentile_interval(np.concatenate(means), confidence)
+    return to_float(low), to_float(high)
+
+
+def bootstrap_code_totals(
+    strata: np.ndarray,
+    codes: np.ndarray,
+    n_codes: int,
+    resamples: int,
+    rng: np.random.Generator,
+    *,
+    resample_strata: bool,
+) -> np.ndarray:
+    """``(B, n_codes)`` totals of each code (e.g. a rating pattern) in a stratified bootstrap of
+    items: items within strata (prompts), and with ``resample_strata`` the strata first.
+
+    A statistic that depends on the items only through how often each code occurs (a kappa)
+    runs on these totals, so the bootstrap works on per-stratum code counts, not on items.
+    """
+    prompts, index = np.unique(strata, return_inverse=True)
+    counts = np.zeros((len(prompts), n_codes), dtype=np.int64)
+    np.add.at(counts, (index.ravel(), codes), 1)
+    out = []
+    for size in chunk_sizes(resamples, len(prompts) * n_codes, 2_000_000):
+        drawn = (
+            resample_prompts(len(prompts), size, rng)
+            if resample_strata
+            else np.broadcast_to(np.arange(len(prompts)), (size, len(prompts)))
+        )
+        out.append(bootstrap_counts(counts, size, rng, prompt_index=drawn).sum(axis=1))
+    return np.concatenate(out).astype(float)
+
+
+def jeffreys_draws(counts: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``(draws, ..., K)`` draws from the Jeffreys posteriors ``Dirichlet(counts + 1/2)`` of each row.
+
+    Never degenerate: a label no image got still varies (unlike resampling the observed counts).
+    """
+    alpha = np.asarray(counts) + 0.5
+    gamma = rng.gamma(alpha, size=(draws, *alpha.shape))
+    return gamma / gamma.sum(axis=-1, keepdims=True)
+
+
+def two_stage_shares(prompt_counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, K)`` pooled label shares of a two-stage bootstrap: prompts with replacement, then
+    images within each drawn prompt (Davison & Hinkley 1997, 3.8)."""
+    index = resample_prompts(len(prompt_counts), resamples, rng)
+    drawn = bootstrap_counts(prompt_counts, resamples, rng, prompt_index=index).sum(axis=1)
+    return drawn / np.maximum(drawn.sum(axis=1, keepdims=True), 1)

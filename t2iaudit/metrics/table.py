@@ -64,8 +64,12 @@ class JudgementTable:
         return (role or default_role(attribute, self.label_sets.get(judge_id, {}).get(attribute))) == "protected"
 
 
-def build_frame(judgements: list[dict], images: list[dict], prompts: list[dict],
-                free_text: set[tuple[str, str]] | None = None) -> pd.DataFrame:  # fmt: skip
+def build_frame(
+    judgements: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+    prompts: list[dict[str, Any]],
+    free_text: set[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
     """Join judgement, image and prompt records into the tidy table (see TABLE_COLUMNS).
 
     Adds ``value`` (numeric attributes: ``scores["value"]``), ``error`` (the failure kind a judge
@@ -124,7 +128,8 @@ def load_table(run_dir: str | Path) -> JudgementTable:
         references.update(load_references(name))
     tables = manifest.get("reference_tables") or []
     if tables:  # users' own reference tables take precedence for the prompts they list
-        from t2iaudit.reference_tables import apply_tables, attribute_label_sets, load_stored_tables
+        from t2iaudit.reference_tables import apply_tables, attribute_label_sets
+        from t2iaudit.run.references import load_stored_tables
 
         prompt_ids = [str(p["prompt_id"]) for p in prompts]
         loaded = load_stored_tables(store.root, tables, attribute_label_sets(label_sets), prompt_ids)

@@ -52,7 +52,7 @@ class AdherenceSection(BaseModel):
 
 def describe(metric: str) -> str:
     """The one-line description of a metric (``t2iaudit list metrics``), or its name."""
-    from t2iaudit.metrics.compute import METRICS
+    from t2iaudit.metrics.catalog import METRICS
 
     try:
         return str(METRICS.get(metric))

@@ -188,7 +188,7 @@ def build_comparisons(
     return out, notes
 
 
-def _comparison(table, frame, files, pair, attribute, result, by, drop, palette, thumbs, options) -> Comparison:  # type: ignore[no-untyped-def]
+def _comparison(table, frame, files, pair, attribute, result, by, drop, palette, thumbs, options) -> Comparison:
     from t2iaudit.metrics.compare import compare, records
 
     rows = records(result)

@@ -6,7 +6,7 @@ turn, so rare labels and every prompt are represented even in a small sample. It
 
 - ``labels.csv``: a ``path`` column (relative to the CSV) and one empty column per attribute.
   Filled in, it is exactly the calibration CSV that J3 reads
-  (``t2iaudit.metrics.calibration.load_calibration``): name it under ``calibration:`` in an
+  (``t2iaudit.calibration.load_calibration``): name it under ``calibration:`` in an
   audit spec, and the judge stage measures the judge's confusion matrix on it;
 - ``images/``: copies of the sampled images, so the folder can go to annotators as it is;
 - ``sheet.html``: a contact sheet with each image's row number and path, and the labels to use

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Role = Literal["protected", "gate", "check", "count", "caption"]
 
@@ -57,7 +57,7 @@ def judge_roles(entry: dict[str, Any]) -> dict[str, Role]:
     out: dict[str, Role] = {}
     for attribute, labels in (entry.get("attributes") or {}).items():
         role = declared.get(attribute) or declared.get(base_attribute(attribute))
-        out[attribute] = role if role in KNOWN_ROLES.values() else infer_role(attribute, labels)
+        out[attribute] = cast(Role, role) if role in KNOWN_ROLES.values() else infer_role(attribute, labels)
     return out
 
 

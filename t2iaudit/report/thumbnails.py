@@ -33,9 +33,9 @@ class Thumbnails:
         from PIL import Image
 
         try:
-            with Image.open(path) as im:
-                im.draft("RGB", (self.px, self.px))  # JPEG sources decode at a reduced size
-                im = im.convert("RGB")
+            with Image.open(path) as src:
+                src.draft("RGB", (self.px, self.px))  # JPEG sources decode at a reduced size
+                im = src.convert("RGB")
                 im.thumbnail((self.px, self.px), Image.Resampling.BILINEAR, reducing_gap=2.0)
                 buf = io.BytesIO()
                 im.save(buf, format="JPEG", quality=self.quality, optimize=False)

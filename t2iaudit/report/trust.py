@@ -62,7 +62,7 @@ def unknown_rate(data: RunData, judge_id: str, attribute: str, model_id: str | N
     From J2 where the metrics stage wrote it, else counted from the judgements.
     """
     scope = {"judge_id": judge_id} | ({"model_id": model_id} if model_id else {})
-    rows = data.metrics.rows("J2_unknown_rate", attribute, keys={"judge_id", "model_id"}, **scope)
+    rows = data.metrics.rows("J2_unknown_rate", attribute, keys={"judge_id", "model_id"}, params=None, **scope)
     if rows:
         u, n = sum(int(r["n_unknown"]) for r in rows), sum(int(r["n"]) for r in rows)
     else:

@@ -8,11 +8,28 @@ from pathlib import Path
 from typing import Any
 
 from t2iaudit.errors import InputError
-from t2iaudit.reference_tables import spec_tables, store_tables
+from t2iaudit.reference_tables import spec_tables
 from t2iaudit.run import provenance
 from t2iaudit.run.manifest import FORMAT_VERSION, RunManifest, StageStatus
+from t2iaudit.run.references import store_tables
 from t2iaudit.run.store import RunStore
 from t2iaudit.spec import AuditSpec
+
+
+def new_manifest(run_id: str, spec: AuditSpec, **fields: Any) -> RunManifest:
+    """A new run's manifest: current format, provenance (git, packages, host), timestamps."""
+    ts = provenance.now()
+    return RunManifest(
+        format_version=FORMAT_VERSION,
+        run_id=run_id,
+        spec=spec.model_dump(mode="json"),
+        created=ts,
+        updated=ts,
+        git=provenance.git_revision(),
+        packages=provenance.package_versions(),
+        host=provenance.host_info(),
+        **fields,
+    )
 
 
 def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = None) -> RunStore:
@@ -40,22 +57,10 @@ def open_run(spec: AuditSpec, out: str | Path, spec_path: str | Path | None = No
                     field=f"models.{m.id}",
                 )
         # A run of an older format is read as such and written on in the current one.
-        update = {"spec": spec.model_dump(mode="json"), "updated": provenance.now(), "format_version": FORMAT_VERSION}
-        manifest = manifest.model_copy(update=update)
+        refresh = {"spec": spec.model_dump(mode="json"), "updated": provenance.now(), "format_version": FORMAT_VERSION}
+        manifest = manifest.model_copy(update=refresh)
     else:
-        ts = provenance.now()
-        manifest = RunManifest(
-            format_version=FORMAT_VERSION,
-            run_id=store.root.name,
-            spec=spec.model_dump(mode="json"),
-            spec_path=str(spec_path) if spec_path else None,
-            created=ts,
-            updated=ts,
-            git=provenance.git_revision(),
-            packages=provenance.package_versions(),
-            host=provenance.host_info(),
-            seed=spec.seed,
-        )
+        manifest = new_manifest(store.root.name, spec, spec_path=str(spec_path) if spec_path else None, seed=spec.seed)
     update: dict[str, Any] = {"not_computed": not_computed}
     if tables:
         update["reference_tables"] = store_tables(store.root, tables)

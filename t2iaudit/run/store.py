@@ -157,8 +157,9 @@ class RunStore:
             os.close(fd)
             from t2iaudit.errors import InputError
 
-            raise InputError(f"in use by another t2iaudit process (pid {holder}); wait for it to finish",
-                             file=self.root) from None  # fmt: skip
+            raise InputError(
+                f"in use by another t2iaudit process (pid {holder}); wait for it to finish", file=self.root
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _LOCKS[key] = fd

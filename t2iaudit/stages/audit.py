@@ -34,7 +34,7 @@ def expand_prompts(spec: AuditSpec) -> list[Prompt]:
 def compute_metrics(store: RunStore, spec: AuditSpec) -> StageStatus:
     """Recompute ``metrics.jsonl`` from the judgements (metrics are cheap and derived)."""
     from t2iaudit.metrics.compute import MetricsOptions
-    from t2iaudit.metrics.compute import compute_metrics as compute
+    from t2iaudit.metrics.compute import run_families as compute
     from t2iaudit.metrics.table import load_table
 
     with stage_status(store, "metrics") as counts:

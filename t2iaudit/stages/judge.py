@@ -147,7 +147,8 @@ def _inputs(shard: JudgeShard, store: RunStore) -> list[JudgeInput]:
     prompts = {p.prompt_id: p for p in store.prompts()}
     out = []
     for image_id, path, prompt_id in shard.items:
-        record = ImageRecord.model_construct(image_id=image_id, path=path)
+        # A partial record on purpose: load_image reads only image_id and path.
+        record = ImageRecord.model_construct(image_id=image_id, path=path)  # type: ignore[call-arg]
         out.append(JudgeInput(image_id, store.load_image(record), prompts[prompt_id]))
     return out
 

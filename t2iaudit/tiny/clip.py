@@ -11,8 +11,14 @@ from pathlib import Path
 
 TINY_IMAGE_SIZE = 32
 """Image side of the tiny CLIPs; processors resize any input down to this."""
-TINY_VISION = dict(image_size=TINY_IMAGE_SIZE, patch_size=8, hidden_size=32, intermediate_size=37,
-                   num_hidden_layers=2, num_attention_heads=4)  # fmt: skip
+TINY_VISION = dict(
+    image_size=TINY_IMAGE_SIZE,
+    patch_size=8,
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+)
 """The tiny ViT shared by the CLIPs, LLaVA's vision tower and BLIP."""
 
 

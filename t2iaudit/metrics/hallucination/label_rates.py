@@ -1,0 +1,184 @@
+"""Label-based adherence rates H2, H4, H5, H6 (TBYB arXiv 2312.13053; ours; MMDT "overkill").
+
+All are proportions over the images of a cell (judge x model, and judge x model x prompt),
+with a Wilson (or Jeffreys) interval; images the judge answered ``unknown`` are left out of
+the denominator and counted in ``n_unknown``.
+
+- H2 ``H2_miss_rate``: share of images where CLIP's softmax over ``[prompt, " "]`` did not
+  pick the prompt (attribute ``prompt_match``, labels ``match``/``miss``).
+- H4 ``H4_miss_rate``: for prompts that state a value v (column ``requested_<attr>``),
+  ``1 - n_v / N``; ``H4_unknown_rate`` = ``U / (N + U)`` beside it; ``H4_realisation`` =
+  ``M[a, k] = P(judged k | requested a)`` per model, one value per (a, k) in ``params``.
+- H5 ``H5_count_mismatch``: share of images whose person count (attribute ``person_count``,
+  labels ``0``, ``1``, ``2``, ``3+``) differs from the prompt's ``expected_people``.
+- H6 ``H6_overcorrection``: for prompts whose context fixes an attribute, the share of
+  images that do not show the fixed value. A prompt marks this with the metadata key
+  ``fixed_<attr>`` (e.g. ``fixed_gender: male`` for a named historical man), which the table
+  carries as a column; unlike ``requested`` the value is implied by the context, not stated,
+  so a debiasing rewrite must leave it alone (MMDT's "overkill" check).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from t2iaudit.metrics.hallucination.options import HallucinationOptions, iter_cells
+from t2iaudit.metrics.values import proportion
+from t2iaudit.types import UNKNOWN, MetricValue
+
+if TYPE_CHECKING:
+    from t2iaudit.metrics.compute import MetricsOptions
+    from t2iaudit.metrics.table import JudgementTable
+
+
+def _unique(values: pd.Series) -> str | None:
+    vals = values.dropna().astype(str).unique()
+    return str(vals[0]) if len(vals) == 1 else None
+
+
+def miss_rate_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
+    """H2 generative miss-rate per cell."""
+    rows = frame[frame["attribute"] == opts.match_attribute]
+    out = []
+    for scope, cell, _ in iter_cells(rows, opts.per_prompt):
+        miss = int((cell["label"] == "miss").sum())
+        n = miss + int((cell["label"] == "match").sum())
+        out.append(proportion("H2_miss_rate", opts.match_attribute, scope, miss, n, len(cell) - n, options))
+    return out
+
+
+def requested_metrics(table: JudgementTable, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
+    """H4 requested-attribute miss rate, unknown rate and realisation matrix.
+
+    Labels are the table's mapped labels (a FairFace judge's ``Indian`` is ``South Asian`` of
+    ``race``). An image a mapping excluded (e.g. judged ``Latino_Hispanic``) was judged and is
+    not the requested value: a miss, counted in ``params.n_excluded``. Images of prompts whose
+    requested value the judge cannot give at all are left out (``params.n_undeclared``).
+    """
+    frame = table.frame
+    out: list[MetricValue] = []
+    for attribute in sorted(frame["attribute"].unique()):
+        col = f"requested_{attribute}"
+        if col not in frame.columns:
+            continue
+        rows = frame[(frame["attribute"] == attribute) & frame[col].notna()]
+        rows = rows.assign(_excluded=False)
+        excluded = _excluded_rows(table, attribute, col)
+        if len(excluded):
+            rows = pd.concat([rows, excluded], ignore_index=True).astype({"_excluded": bool})
+        for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
+            labels = table.label_sets.get(scope["judge_id"], {}).get(attribute)
+            declared = cell[col].astype(str).isin(labels) if labels is not None else cell[col].notna()
+            n_undeclared = int((~declared).sum())
+            cell = cell[declared]
+            known = cell[cell["label"] != UNKNOWN]
+            hits = int((~known["_excluded"] & (known["label"] == known[col].astype(str))).sum())
+            n, u = len(known), len(cell) - len(known)
+            requested = _unique(cell[col])
+            extra: dict[str, Any] = {"requested": requested} if requested is not None else {}
+            if n_excluded := int(known["_excluded"].sum()):
+                extra["n_excluded"] = n_excluded
+            if n_undeclared:
+                extra["n_undeclared"] = n_undeclared
+            out.append(proportion("H4_miss_rate", attribute, scope, n - hits, n, u, options, **extra))
+            unknown = {"unknown_in_denominator": True, **extra}
+            out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options, **unknown))
+            if model_level:
+                out += _realisation(cell[~cell["_excluded"]], attribute, col, scope, labels, options)
+    return out
+
+
+def _excluded_rows(table: JudgementTable, attribute: str, col: str) -> pd.DataFrame:
+    """Images a label mapping excluded for ``attribute``, with their prompt's request, as rows."""
+    ex = table.excluded
+    ex = ex[ex["attribute"] == attribute] if len(ex) else ex
+    if ex.empty:
+        return pd.DataFrame(columns=["_excluded"])
+    requested = table.frame.drop_duplicates("prompt_id").set_index("prompt_id")[col]
+    rows = ex.assign(**{col: ex["prompt_id"].map(requested), "_excluded": True})
+    return rows[rows[col].notna()]
+
+
+def realisation_matrix(
+    requested: pd.Series | np.ndarray, judged: pd.Series | np.ndarray, labels: list[str]
+) -> tuple[list[str], np.ndarray]:
+    """Counts ``n[a, k]`` of images judged k among those requested a (unknowns dropped).
+
+    Returns:
+        ``(requested values, counts)``; ``M[a, k] = counts[a, k] / counts[a].sum()``.
+    """
+    req = np.asarray(requested, dtype=object).astype(str)
+    jud = np.asarray(judged, dtype=object).astype(str)
+    keep = jud != UNKNOWN
+    values = sorted(set(req))
+    counts = np.zeros((len(values), len(labels)), dtype=np.int64)
+    col = {label: j for j, label in enumerate(labels)}
+    row = {v: i for i, v in enumerate(values)}
+    for a, k in zip(req[keep], jud[keep]):
+        if k in col:
+            counts[row[a], col[k]] += 1
+    return values, counts
+
+
+def _realisation(
+    cell: pd.DataFrame,
+    attribute: str,
+    col: str,
+    scope: dict[str, str],
+    labels: list[str] | None,
+    options: MetricsOptions,
+) -> list[MetricValue]:
+    if labels is None:
+        labels = sorted(set(cell["label"]) - {UNKNOWN})
+    values, counts = realisation_matrix(cell[col], cell["label"], labels)
+    out = []
+    for i, a in enumerate(values):
+        n_a = int(counts[i].sum())
+        u_a = int(((cell[col].astype(str) == a) & (cell["label"] == UNKNOWN)).sum())
+        for j, k in enumerate(labels):
+            cell_params = {"requested": a, "label": k, "requested_in_label_set": a in labels}
+            out.append(
+                proportion("H4_realisation", attribute, scope, int(counts[i, j]), n_a, u_a, options, **cell_params)
+            )
+    return out
+
+
+def expected_count_label(expected: int) -> str:
+    """The ``person_count`` label a prompt implies: ``0``, ``1``, ``2`` or ``3+``."""
+    return "3+" if expected >= 3 else str(int(expected))
+
+
+def count_mismatch_metrics(
+    frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions
+) -> list[MetricValue]:
+    """H5 person-count mismatch per cell."""
+    rows = frame[(frame["attribute"] == opts.count_attribute) & frame["expected_people"].notna()]
+    out = []
+    for scope, cell, _ in iter_cells(rows, opts.per_prompt):
+        known = cell[cell["label"] != UNKNOWN]
+        expected = known["expected_people"].astype(int).map(expected_count_label)
+        miss = int((known["label"].astype(str) != expected).sum())
+        u = len(cell) - len(known)
+        out.append(proportion("H5_count_mismatch", opts.count_attribute, scope, miss, len(known), u, options))
+    return out
+
+
+def overcorrection_metrics(
+    frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions
+) -> list[MetricValue]:
+    """H6 over-correction per cell, for every ``fixed_<attr>`` column."""
+    out = []
+    for col in sorted(c for c in frame.columns if str(c).startswith("fixed_")):
+        attribute = col.removeprefix("fixed_")
+        rows = frame[(frame["attribute"] == attribute) & frame[col].notna()]
+        for scope, cell, _ in iter_cells(rows, opts.per_prompt):
+            known = cell[cell["label"] != UNKNOWN]
+            wrong = int((known["label"].astype(str) != known[col].astype(str)).sum())
+            fixed = _unique(cell[col])
+            extra = {"fixed": fixed} if fixed is not None else {}
+            u = len(cell) - len(known)
+            out.append(proportion("H6_overcorrection", attribute, scope, wrong, len(known), u, options, **extra))
+    return out

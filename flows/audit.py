@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed
+from prefect.states import Completed, State
 
 from flows.alerts import headline_rows, post_webhook, regression_markdown, run_paths, webhook_payload
 from flows.artifacts import publish_headline, publish_regression
@@ -70,7 +71,8 @@ def run_stages(spec: AuditSpec, spec_path: Path, run_dir: Path, prompts: list[Pr
     ensure_limit(limit_name(), machine_slots())  # this machine's; workers elsewhere create theirs
     with cluster(options) as placement:
         for stage, subflow in (("generate", generate_stage), ("judge", judge_stage)):
-            subflow.with_options(task_runner=placement.task_runner(stage))(str(run_dir), options, placement.address)
+            runner: Any = placement.task_runner(stage)  # Prefect types runners by their future type
+            subflow.with_options(task_runner=runner)(str(run_dir), options, placement.address)
     metrics_task(str(run_dir))
     report_task(str(run_dir), len(prompts))
 
@@ -135,26 +137,22 @@ def scheduled_run(
         run_dir.name, "running", started, inputs.digest, unresolved=inputs.unresolved, flow_run_id=flow_run.id
     )
     if last is not None and not inputs.unresolved and last.digest == inputs.digest:
-        history.record(RunEntry(**{**entry.__dict__, "status": "skipped", "ended": started, "same_as": last.run}))
+        history.record(replace(entry, status="skipped", ended=started, same_as=last.run))
         message = f"nothing changed since run {last.run} (finished {last.ended}): generation skipped; its results hold"
         logger.info(message)
         rows = headline_rows(history.path(last), spec.regression)
         publish_headline(spec.id, history.path(last), rows, f"Audit {spec.id}: skipped, {message}")
         return Completed(name="Skipped", message=message, data=outcome(spec, history.path(last), "skipped"))
-    history.record(RunEntry(**{**entry.__dict__, "inputs": inputs.parts}))
+    history.record(replace(entry, inputs=inputs.parts))
     try:
         run_stages(spec, spec_path, run_dir, prompts, options)
     except BaseException:
-        history.record(RunEntry(**{**entry.__dict__, "status": "failed", "ended": provenance.now()}))
+        history.record(replace(entry, status="failed", ended=provenance.now()))
         raise
     report = compare_runs(history.path(last), run_dir, spec.regression) if last is not None else None
     summary = alert(spec, run_dir, report) if report is not None else None
-    history.record(
-        RunEntry(
-            **{**entry.__dict__, "status": "done", "ended": provenance.now(), "previous": last.run if last else None},
-            regression=summary,
-        )
-    )
+    previous = last.run if last else None
+    history.record(replace(entry, status="done", ended=provenance.now(), previous=previous, regression=summary))
     compared = f"compared with run {last.run}" if last else "the first run of this spec"
     note = f"Audit {spec.id}: run {run_dir.name}, {compared}"
     publish_headline(spec.id, run_dir, headline_rows(run_dir, spec.regression, report), note)
@@ -170,7 +168,11 @@ def alert(spec: AuditSpec, run_dir: Path, report: RegressionReport) -> dict[str,
 
     logger = get_run_logger()
     RunStore(run_dir).write_text("regression.json", json.dumps(report.as_dict(), indent=2, default=str) + "\n")
-    summary = {"regressed": report.regressed, "metrics": len(report.moved), "prompts": len(report.prompts)}
+    summary: dict[str, Any] = {
+        "regressed": report.regressed,
+        "metrics": len(report.moved),
+        "prompts": len(report.prompts),
+    }
     for note in report.notes:
         logger.info(f"regression check: {note}")
     if not report.regressed:
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    state = audit(
+    state: State[Any] = audit(  # type: ignore[assignment]  # a sync flow returns the state itself
         spec=args.spec, out=args.out, runner=args.runner, address=args.address, outputs=args.outputs, return_state=True
     )
     from flows.describe import describe_flow_run

@@ -13,7 +13,8 @@ second) and to a progress artifact.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -43,11 +44,12 @@ class Committer:
         self.added = 0
         self.failed: list[str] = []
         self.logger = get_run_logger()
-        self.artifact = (
-            create_progress_artifact(0.0, key=f"{stage}-progress", description=f"{stage}: share of the work done")
-            if total
-            else None
-        )
+        self.artifact: UUID | None = None
+        if total:  # a sync call returns the id (Prefect types it for async callers too)
+            created = create_progress_artifact(
+                0.0, key=f"{stage}-progress", description=f"{stage}: share of the work done"
+            )
+            self.artifact = cast(UUID, created)
 
     def drain(self, futures: dict[PrefectFuture[Any], list[Any]]) -> None:
         """Commit every future's results in the order they finish; remember the failures.

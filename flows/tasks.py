@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from t2iaudit.judges.base import JudgeInput
     from t2iaudit.spec import AuditSpec
-    from t2iaudit.types import Prompt
+    from t2iaudit.types import ImageRecord, Prompt
 
 API_RETRIES = 3
 """Task-level retries of an API shard, after the backend's own per-request retries."""
@@ -86,17 +86,21 @@ def decode_images(shards: list[JudgeShard], root: Path) -> dict[str, JudgeInput]
     """The images of ``shards``, each decoded once, with the prompts they were made for."""
     from t2iaudit.judges.base import JudgeInput
     from t2iaudit.run.store import RunStore
-    from t2iaudit.types import ImageRecord
 
     store = RunStore(root)
     prompts = {p.prompt_id: p for p in store.prompts()}
     items = dict.fromkeys(item for shard in shards for item in shard.items)
     return {
-        image_id: JudgeInput(
-            image_id, store.load_image(ImageRecord.model_construct(image_id=image_id, path=path)), prompts[pid]
-        )
+        image_id: JudgeInput(image_id, store.load_image(_partial(image_id, path)), prompts[pid])
         for image_id, path, pid in items
     }
+
+
+def _partial(image_id: str, path: str) -> ImageRecord:
+    """A partial record on purpose: ``load_image`` reads only the image id and path."""
+    from t2iaudit.types import ImageRecord
+
+    return ImageRecord.model_construct(image_id=image_id, path=path)  # type: ignore[call-arg]
 
 
 def transient_failure(task: Any, task_run: Any, state: Any) -> bool:

@@ -16,9 +16,9 @@ from tests.helpers import BALANCED, SKEWED, fake_spec, lines
 pytest.importorskip("prefect_dask")
 
 
-def _spec(folder: Path, models: dict[str, Any], **extra: Any) -> Path:
+def _spec(folder: Path, models: dict[str, Any], prompts: int = 4, replicates: int = 3, **extra: Any) -> Path:
     """A fake spec whose models use the ``fake-probe`` generator (fake images, needs a GPU)."""
-    path = fake_spec(folder, models=models, prompts=4, replicates=3, **extra)
+    path = fake_spec(folder, models=models, prompts=prompts, replicates=replicates, **extra)
     data = yaml.safe_load(path.read_text())
     for model in data["models"]:
         model["generator"] = "fake-probe"
@@ -60,13 +60,14 @@ def test_runner_dask_without_an_address_starts_two_worker_processes(
     probe = tmp_path / "probe"
     probe.mkdir()
     monkeypatch.setenv(dask_probe.PROBE_DIR, str(probe))
-    spec = _spec(tmp_path, {"fair": BALANCED, "skewed": SKEWED}, runner={"workers": 2, "gpus_per_worker": 1})
+    models = {"fair": BALANCED, "skewed": SKEWED}  # 2 shards of 4 images each
+    spec = _spec(tmp_path, models, prompts=2, replicates=4, runner={"workers": 2, "gpus_per_worker": 1})
     with dask.config.set({"distributed.worker.preload": ["tests.flows.dask_probe"]}):
         state = audit(spec=str(spec), out=str(tmp_path / "flow"), runner="dask", return_state=True)
     assert state.is_completed(), state
     made = _made(probe)
     assert str(os.getpid()) not in made and len(made) == 2  # two worker processes, not the flow's
-    assert sum(made.values()) == 24
+    assert sum(made.values()) == 16
     _same_records(tmp_path / "flow", _reference(spec, tmp_path / "cli"))
 
 

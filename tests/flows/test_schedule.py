@@ -131,8 +131,14 @@ def _logs(client: Any, flow_run_ids: list[Any]) -> list[str]:
         flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=flow_run_ids))
     )
     ids = [*flow_run_ids, *(r.id for r in children)]
-    logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200)
-    return [log.message for log in logs]
+    messages: list[str] = []
+    while True:  # every page: three runs log more than one page
+        page = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200, offset=len(messages)
+        )
+        messages += [log.message for log in page]
+        if len(page) < 200:
+            return messages
 
 
 def test_scheduled_runs_compare_alert_and_skip_when_nothing_changed(prefect_server: str, tmp_path: Path):
@@ -186,7 +192,12 @@ def test_scheduled_runs_compare_alert_and_skip_when_nothing_changed(prefect_serv
                 assert third.state.is_completed() and third.state.name == "Skipped", third.state
 
                 artifacts = {a.key: a for a in client.read_artifacts() if a.flow_run_id == second.id}
-                messages = _logs(client, [first.id, second.id, third.id])
+                deadline = time.monotonic() + 30  # a run's last logs reach the API in a batch after it ends
+                while True:
+                    messages = _logs(client, [first.id, second.id, third.id])
+                    if any("nothing changed since run" in m for m in messages) or time.monotonic() > deadline:
+                        break
+                    time.sleep(1)
                 skipped_headline = [a for a in client.read_artifacts() if a.flow_run_id == third.id]
         finally:
             _stop(serve)

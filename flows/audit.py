@@ -149,8 +149,15 @@ def scheduled_run(
     except BaseException:
         history.record(replace(entry, status="failed", ended=provenance.now()))
         raise
-    report = compare_runs(history.path(last), run_dir, spec.regression) if last is not None else None
-    summary = alert(spec, run_dir, report) if report is not None else None
+    report, summary = None, None
+    if last is not None:
+        try:
+            report = compare_runs(history.path(last), run_dir, spec.regression)
+        except InputError as e:  # e.g. a judge declares other labels than in the last run
+            logger.warning(f"not compared with run {last.run}: {e}")
+            summary = {"regressed": None, "error": str(e)}
+        else:
+            summary = alert(spec, run_dir, report)
     previous = last.run if last else None
     history.record(replace(entry, status="done", ended=provenance.now(), previous=previous, regression=summary))
     compared = f"compared with run {last.run}" if last else "the first run of this spec"

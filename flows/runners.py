@@ -11,6 +11,7 @@ Dask worker resources (``GPU: 1``; annotations reach the scheduler through
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -99,6 +100,21 @@ class Placement:
 
 
 @contextmanager
+def preserved_environ() -> Iterator[None]:
+    """Undo changes to ``os.environ`` made inside: Dask's nannies set ``OMP_NUM_THREADS=1`` and
+    its kin (``distributed.nanny.pre-spawn-environ``) in the process that starts them, for their
+    workers, and leave them there, where they would change the thread count (and so the floating
+    point results) of every process the driver starts afterwards."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+@contextmanager
 def cluster(options: RunnerOptions) -> Iterator[Placement]:
     """Start (or join) what ``options`` name for the length of a run; yields the placement."""
     if options.kind == "threads":
@@ -110,15 +126,18 @@ def cluster(options: RunnerOptions) -> Iterator[Placement]:
         from distributed import LocalCluster
 
         gpus = options.gpus_per_worker
-        with LocalCluster(
-            n_workers=options.workers,
-            threads_per_worker=1,  # one shard at a time per worker: it keeps one model resident
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=0,  # a diffusers pipeline in host memory must not get its worker restarted
-            resources={"GPU": gpus} if gpus else None,
-        ) as local:
+        with (
+            preserved_environ(),
+            LocalCluster(
+                n_workers=options.workers,
+                threads_per_worker=1,  # one shard at a time per worker: it keeps one model resident
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                memory_limit=0,  # a diffusers pipeline in host memory must not get its worker restarted
+                resources={"GPU": gpus} if gpus else None,
+            ) as local,
+        ):
             yield Placement(options, local.scheduler_address)
     else:
         import ray

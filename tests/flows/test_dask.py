@@ -62,11 +62,13 @@ def test_runner_dask_without_an_address_starts_two_worker_processes(
     monkeypatch.setenv(dask_probe.PROBE_DIR, str(probe))
     models = {"fair": BALANCED, "skewed": SKEWED}  # 2 shards of 4 images each
     spec = _spec(tmp_path, models, prompts=2, replicates=4, runner={"workers": 2, "gpus_per_worker": 1})
+    omp = os.environ.get("OMP_NUM_THREADS")
     with dask.config.set({"distributed.worker.preload": ["tests.flows.dask_probe"]}):
         state = audit(spec=str(spec), out=str(tmp_path / "flow"), runner="dask", return_state=True)
     assert state.is_completed(), state
     made = _made(probe)
     assert str(os.getpid()) not in made and len(made) == 2  # two worker processes, not the flow's
+    assert os.environ.get("OMP_NUM_THREADS") == omp  # Dask's nannies set it here for their workers: undone
     assert sum(made.values()) == 16
     _same_records(tmp_path / "flow", _reference(spec, tmp_path / "cli"))
 
@@ -91,6 +93,7 @@ def test_a_worker_killed_mid_run_keeps_what_was_committed_and_a_rerun_makes_only
     from distributed import LocalCluster
 
     from flows.audit import audit
+    from flows.runners import preserved_environ
 
     spec = _spec(tmp_path, {"m": BALANCED}, runner={"gpus_per_worker": 1})
     reference = _reference(spec, tmp_path / "cli")
@@ -106,6 +109,7 @@ def test_a_worker_killed_mid_run_keeps_what_was_committed_and_a_rerun_makes_only
     }
     # allowed-failures 0: the shard whose worker died fails the run instead of moving to another worker
     with (
+        preserved_environ(),  # Dask's nannies set OMP_NUM_THREADS=1 in this process for their workers
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         LocalCluster(
             n_workers=2,

@@ -38,6 +38,7 @@ from flows.stages import generate_stage, judge_stage
 from t2iaudit.errors import InputError
 from t2iaudit.flow_options import RunnerOptions
 from t2iaudit.spec import AuditSpec, load_spec
+from t2iaudit.stages import check_inputs, expand_prompts
 from t2iaudit.types import Prompt
 
 
@@ -106,8 +107,6 @@ def audit(
     spec_path = Path(spec).resolve()
     loaded = load_spec(spec_path)
     options = runner_options(loaded.runner, runner, address)
-    from t2iaudit.stages import check_inputs, expand_prompts
-
     prompts = expand_prompts(loaded)
     check_inputs(loaded, prompts)
     if out is not None:

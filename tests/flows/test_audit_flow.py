@@ -110,3 +110,24 @@ def test_flow_script_runs_an_audit_and_says_where_everything_is(prefect_harness,
     )
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "--address" in bad.stderr
+
+
+def test_runs_without_out_go_to_the_specs_history_and_an_unchanged_one_is_skipped(prefect_harness, tmp_path):
+    from flows.audit import audit
+    from flows.describe import describe_flow_run
+    from flows.history import History
+
+    spec = fake_spec(tmp_path, models={"fair": BALANCED}, prompts=2, replicates=2)
+    first = audit(spec=str(spec), outputs=str(tmp_path / "outputs"), return_state=True)
+    second = audit(spec=str(spec), outputs=str(tmp_path / "outputs"), return_state=True)
+    assert (first.name, second.name) == ("Completed", "Skipped")
+    [done, skipped] = History(tmp_path / "outputs", "fake-audit").entries()
+    assert (done.status, skipped.status, skipped.same_as) == ("done", "skipped", done.run)
+    assert (
+        second.result()["run_dir"] == first.result()["run_dir"] == str(tmp_path / "outputs" / "fake-audit" / done.run)
+    )
+    text = describe_flow_run(second)
+    assert (
+        f"run directory: {first.result()['run_dir']}" in text and "nothing changed since the last finished run" in text
+    )
+    assert "artifact: fake-audit-headline (table)" in text

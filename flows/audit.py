@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, State
 
-from flows.alerts import headline_rows, post_webhook, regression_markdown, run_paths, webhook_payload
+from flows.alerts import headline_rows, post_webhook, regression_markdown, run_paths, watched_values, webhook_payload
 from flows.artifacts import publish_headline, publish_regression
 from flows.gpu import ensure_limit, limit_name, machine_slots
 from flows.history import History, RunEntry, resolve_inputs
@@ -76,6 +76,11 @@ def run_stages(spec: AuditSpec, spec_path: Path, run_dir: Path, prompts: list[Pr
             subflow.with_options(task_runner=runner)(str(run_dir), options, placement.address)
     metrics_task(str(run_dir))
     report_task(str(run_dir), len(prompts))
+    if not watched_values(run_dir, spec.regression):
+        names = ", ".join(w.metric for w in spec.regression.watch)
+        get_run_logger().warning(
+            f"no pooled value of the watched metrics ({names}) in metrics.jsonl: see regression.watch"
+        )
 
 
 def outcome(spec: AuditSpec, run_dir: Path, status: str, **extra: Any) -> dict[str, Any]:

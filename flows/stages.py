@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 
+from flows.artifacts import artifact_key
 from flows.gpu import accelerator_slot, machine_slot
 from flows.runners import Placement
 from flows.tasks import for_backend, generate_shard, generator_runs_on, judge_batch, judge_runs_on
@@ -36,7 +37,7 @@ class ShardsFailed(RuntimeError):
 class Committer:
     """Commits shard results as they finish and reports progress (logs, a progress artifact)."""
 
-    def __init__(self, stage: str, total: int, commit: Callable[[Any], int]) -> None:
+    def __init__(self, spec_id: str, stage: str, total: int, commit: Callable[[Any], int]) -> None:
         self.stage = stage
         self.total = total
         self.commit = commit
@@ -47,7 +48,7 @@ class Committer:
         self.artifact: UUID | None = None
         if total:  # a sync call returns the id (Prefect types it for async callers too)
             created = create_progress_artifact(
-                0.0, key=f"{stage}-progress", description=f"{stage}: share of the work done"
+                0.0, key=artifact_key(spec_id, f"{stage}-progress"), description=f"{stage}: share of the work done"
             )
             self.artifact = cast(UUID, created)
 
@@ -102,7 +103,7 @@ def generate_stage(run_dir: str, runner: RunnerOptions, address: str | None = No
         recorded = {r.image_id for r in store.images()}
         shards = plan_generation(store, spec, list(prompts.values()))
         committer = Committer(
-            "generate", sum(len(s.items) for s in shards), lambda r: commit_generation(store, r, recorded)
+            spec.id, "generate", sum(len(s.items) for s in shards), lambda r: commit_generation(store, r, recorded)
         )
         local = placement.in_process("generate")
         runs = {m: generator_runs_on(spec, m) for m in dict.fromkeys(s.model_id for s in shards)}
@@ -132,7 +133,9 @@ def judge_stage(run_dir: str, runner: RunnerOptions, address: str | None = None)
         shards = plan_judging(store, spec)
         done = judged_pairs(store.read(JUDGEMENTS))
         images = len({item[0] for s in shards for item in s.items})
-        committer = Committer("judge", sum(len(s.items) for s in shards), lambda r: commit_judging(store, r, done))
+        committer = Committer(
+            spec.id, "judge", sum(len(s.items) for s in shards), lambda r: commit_judging(store, r, done)
+        )
         futures = {}
         local = placement.in_process("judge")
         groups = [(judge_runs_on(g[0].judge), g) for g in judge_groups(shards)]

@@ -98,7 +98,7 @@ def test_flow_script_runs_an_audit_and_says_where_everything_is(prefect_harness,
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert f"run directory: {tmp_path / 'run'}" in out and "summary: " in out and "flow run: " in out
-    assert "artifact: fake-audit-headline (table)" in out and "artifact: generate-progress (progress)" in out
+    assert "artifact: fake-audit-headline (table)" in out and "artifact: fake-audit-generate-progress (progress)" in out
     assert len(lines(tmp_path / "run", "images.jsonl")) == 4
 
     bad = subprocess.run(

@@ -184,7 +184,9 @@ def expand_selections(selections: Sequence[Any]) -> list[Prompt]:
     seen: set[str] = set()
     for sel in selections:
         chosen = [
-            p for p in expand_prompt_set(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates
+            p
+            for p in expand_prompt_set(load_prompt_set(sel.set))
+            if not sel.templates or p.template_id in sel.templates
         ]
         for p in chosen[: sel.limit]:
             if p.prompt_id not in seen:

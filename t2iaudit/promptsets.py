@@ -153,7 +153,7 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
     return prompt_set
 
 
-def expand_prompts(
+def expand_prompt_set(
     prompt_set: PromptSet, *, select: str | Sequence[str] | None = None, limit: int | None = None
 ) -> list[Prompt]:
     """Expand every template of a set into prompts, in a deterministic order.
@@ -184,7 +184,9 @@ def expand_selections(selections: Sequence[Any]) -> list[Prompt]:
     seen: set[str] = set()
     for sel in selections:
         chosen = [
-            p for p in expand_prompts(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates
+            p
+            for p in expand_prompt_set(load_prompt_set(sel.set))
+            if not sel.templates or p.template_id in sel.templates
         ]
         for p in chosen[: sel.limit]:
             if p.prompt_id not in seen:
@@ -198,7 +200,7 @@ def list_prompt_sets() -> list[PromptSetInfo]:
     infos = []
     for path in sorted(builtin_dir("prompts").glob("*.yaml")):
         ps = load_prompt_set(path)
-        infos.append(PromptSetInfo(ps.id, ps.version, len(expand_prompts(ps)), ps.source))
+        infos.append(PromptSetInfo(ps.id, ps.version, len(expand_prompt_set(ps)), ps.source))
     return infos
 
 

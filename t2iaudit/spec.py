@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from t2iaudit.debias.loop_spec import LoopOptions
 from t2iaudit.errors import InputError, pydantic_field_path
 from t2iaudit.flow_options import RegressionOptions, RunnerOptions
 from t2iaudit.registry import UnknownNameError
@@ -89,6 +90,9 @@ class AuditSpec(SpecModel):
     in-process ``t2iaudit audit`` ignores it)."""
     regression: RegressionOptions = Field(default_factory=RegressionOptions)
     """What a scheduled run compares with the previous one, and the optional webhook."""
+    debias: LoopOptions | None = None
+    """Targets of the closed loop ``t2iaudit debias-audit`` (``t2iaudit.debias.loop_spec``): audit,
+    debias the prompts towards them, re-audit with the same seeds. Ignored by ``t2iaudit audit``."""
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]
@@ -228,6 +232,10 @@ def load_spec(path: str | Path) -> AuditSpec:
 
         resolved = resolved.model_copy(update={"references": [_spec_dir_path(r, spec_dir) for r in spec.references]})
         spec_tables(resolved)  # errors name the table, row and column
+    if resolved.debias is not None:
+        from t2iaudit.debias.loop_spec import check_loop_options
+
+        resolved = resolved.model_copy(update={"debias": check_loop_options(resolved, path)})
     return resolved
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from t2iaudit.errors import InputError
 from t2iaudit.promptsets import (
-    expand_prompts,
+    expand_prompt_set,
     list_prompt_sets,
     load_prompt_set,
     load_references,
@@ -32,7 +32,7 @@ def _truth(name: str) -> dict:
 
 
 def _by_id(set_id: str) -> dict[str, Prompt]:
-    return {p.prompt_id: p for p in expand_prompts(load_prompt_set(set_id))}
+    return {p.prompt_id: p for p in expand_prompt_set(load_prompt_set(set_id))}
 
 
 # --- contract: every shipped prompt set ------------------------------------------------------
@@ -43,7 +43,7 @@ def test_shipped_set_contract(path: Path) -> None:
     prompt_set = load_prompt_set(path)
     assert prompt_set.id == path.stem, "a shipped set's id is its file name"
     assert prompt_set.source.strip() and prompt_set.version
-    prompts = expand_prompts(prompt_set)
+    prompts = expand_prompt_set(prompt_set)
     assert prompts
     ids = [p.prompt_id for p in prompts]
     assert len(set(ids)) == len(ids)
@@ -62,7 +62,7 @@ def test_shipped_set_contract(path: Path) -> None:
             for attribute, dist in reference.items():
                 assert set(dist) <= set(LABELS[attribute.split(".")[0]])
     # Stable: a second load and expansion gives the same records in the same order.
-    assert expand_prompts(load_prompt_set(prompt_set.id)) == prompts
+    assert expand_prompt_set(load_prompt_set(prompt_set.id)) == prompts
 
 
 def test_reference_tables_are_sourced_and_normalised() -> None:
@@ -223,7 +223,7 @@ slots:
 
 
 def test_cartesian_order_labels_and_overrides(tmp_path: Path) -> None:
-    prompts = expand_prompts(load_prompt_set(_write(tmp_path, MINI)))
+    prompts = expand_prompt_set(load_prompt_set(_write(tmp_path, MINI)))
     assert [p.prompt_id for p in prompts] == [
         "mini/pair/female-7",
         "mini/pair/female-why-not",
@@ -240,14 +240,14 @@ def test_cartesian_order_labels_and_overrides(tmp_path: Path) -> None:
 
 def test_select_and_limit() -> None:
     occupations = load_prompt_set("occupations")
-    assert [p.prompt_id for p in expand_prompts(occupations, limit=2)] == [
+    assert [p.prompt_id for p in expand_prompt_set(occupations, limit=2)] == [
         "occupations/photo/dancer",
         "occupations/photo/painter",
     ]
-    nurses = expand_prompts(load_prompt_set("explicit"), select=["explicit/*/*-nurse"])
+    nurses = expand_prompt_set(load_prompt_set("explicit"), select=["explicit/*/*-nurse"])
     assert len(nurses) == 2 + 3 + 4
     with pytest.raises(InputError, match="matches no prompt id") as info:
-        expand_prompts(occupations, select="occupations/photo/astronaut")
+        expand_prompt_set(occupations, select="occupations/photo/astronaut")
     assert info.value.field == "select"
 
 

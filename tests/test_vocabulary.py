@@ -16,7 +16,7 @@ from PIL import Image
 from t2iaudit.errors import InputError
 from t2iaudit.judges.loader import load_judge_config
 from t2iaudit.metrics.table import JudgementTable, label_counts
-from t2iaudit.promptsets import expand_prompts, list_prompt_sets, load_prompt_set, resolve_reference
+from t2iaudit.promptsets import expand_prompt_set, list_prompt_sets, load_prompt_set, resolve_reference
 from t2iaudit.spec import load_spec
 from t2iaudit.types import ImageRecord, Judgement
 from t2iaudit.vocabulary import (
@@ -34,7 +34,7 @@ from t2iaudit.vocabulary import (
 
 def test_shipped_prompt_sets_and_references_use_the_canonical_vocabularies() -> None:
     for info in list_prompt_sets():
-        for p in expand_prompts(load_prompt_set(info.id)):
+        for p in expand_prompt_set(load_prompt_set(info.id)):
             for attribute, value in p.requested.items():
                 assert value in (canonical_labels(attribute) or ()), (p.prompt_id, attribute, value)
             for attribute, dist in (resolve_reference(p.reference) if p.reference else {}).items():

@@ -22,6 +22,19 @@ def derive_seed(audit_seed: int, model_id: str, prompt_id: str, replicate: int) 
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") & (2**63 - 1)
 
 
+def image_seed(audit_seed: int, model_id: str, prompt: Prompt, replicate: int) -> int:
+    """The seed of one image: :func:`derive_seed` of its own prompt id and replicate, except for
+    replicate 0 of a debiased prompt (``meta.parent_prompt_id`` and ``meta.parent_replicate`` set,
+    see ``t2iaudit.debias.loop``), which gets the seed of its parent's image of that replicate, so
+    the original and the debiased image of one seed can be compared pair by pair. Any further
+    replicate of a debiased prompt has a seed of its own.
+    """
+    parent, parent_replicate = prompt.meta.get("parent_prompt_id"), prompt.meta.get("parent_replicate")
+    if replicate == 0 and isinstance(parent, str) and type(parent_replicate) is int:
+        return derive_seed(audit_seed, model_id, parent, parent_replicate)
+    return derive_seed(audit_seed, model_id, prompt.prompt_id, replicate)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One image to make."""

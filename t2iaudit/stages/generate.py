@@ -11,7 +11,8 @@
 
 The in-process loop (``generate_images``) runs the shards one after another; a Prefect flow maps
 them over a task runner and commits as they finish. Seeds derive from (audit seed, model,
-prompt, replicate), so how the work is sharded never changes an image.
+prompt, replicate), so how the work is sharded never changes an image; a debiased prompt's image
+takes its parent's seed (``t2iaudit.generators.base.image_seed``).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def run_generation_shard(
 ) -> ShardResult:
     """Make the shard's images: write them under ``root/images`` (content-addressed), or return
     their bytes in ``files`` when ``root`` is None; return the records."""
-    from t2iaudit.generators.base import GenerationRequest, derive_seed
+    from t2iaudit.generators.base import GenerationRequest, image_seed
 
     entry = _entry(spec, shard.model_id)
     gen = generator or generator_for(spec, shard.model_id)
@@ -132,7 +133,9 @@ def run_generation_shard(
     records: list[ImageRecord] = []
     t0 = time.perf_counter()
     for batch in batched(shard.items, gen.batch_size):
-        reqs = [GenerationRequest(prompts[pid], r, derive_seed(spec.seed, entry.id, pid, r)) for pid, r in batch]
+        reqs = [
+            GenerationRequest(prompts[pid], r, image_seed(spec.seed, entry.id, prompts[pid], r)) for pid, r in batch
+        ]
         for i, (req, res) in enumerate(zip(reqs, gen.generate(reqs))):
             records.append(_image_record(root, files, entry.id, gen, req, res, i))
     return ShardResult(

@@ -31,3 +31,14 @@ def pydantic_field_path(loc: tuple[object, ...], prefix: str = "") -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+class OutputError(InputError):
+    """Output cannot be written: disk full, read-only file system, permission denied.
+
+    Raised instead of a bare ``OSError`` by every write to a run directory (``t2iaudit.fileio``),
+    after the half-written file has been removed or cut back, so nothing half-written stays. A
+    subclass of ``InputError`` (the output folder is the user's choice), so every shell reports it
+    as one line; the CLI exits with status 74 (``EX_IOERR``) rather than 2. Fix the cause and run
+    the same command again: the run resumes.
+    """

@@ -184,7 +184,9 @@ def expand_selections(selections: Sequence[Any]) -> list[Prompt]:
     seen: set[str] = set()
     for sel in selections:
         chosen = [
-            p for p in expand_prompt_set(load_prompt_set(sel.set)) if not sel.templates or p.template_id in sel.templates
+            p
+            for p in expand_prompt_set(load_prompt_set(sel.set))
+            if not sel.templates or p.template_id in sel.templates
         ]
         for p in chosen[: sel.limit]:
             if p.prompt_id not in seen:
@@ -245,7 +247,7 @@ def _prompt_set_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            _fail("prompt set file not found", path)
+            _fail(f"prompt set file {str(name_or_path)!r} not found", None)
         return path
     shipped = builtin_dir("prompts") / f"{name_or_path}.yaml"
     if shipped.is_file():

@@ -59,5 +59,14 @@ def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
 
 
 def build_judge(config: JudgeConfig, context: JudgeContext) -> Judge:
-    """Instantiate the judge a config describes (loads its model)."""
-    return JUDGE_KINDS.get(config.kind).build(config, context)
+    """Instantiate the judge a config describes (loads its model).
+
+    Raises:
+        InputError: Its weights cannot be loaded, or are a pickle holding more than tensors
+            (refused: ``t2iaudit.models.loading``).
+    """
+    from t2iaudit.models import loading
+
+    model = getattr(config, "model", None)
+    with loading(f"judge {config.id!r}" + (f" (model {model})" if model else "")):
+        return JUDGE_KINDS.get(config.kind).build(config, context)

@@ -180,6 +180,8 @@ def test_an_audit_on_a_full_disk_stops_with_one_line_then_resumes_to_the_same_re
     assert line.startswith(f"error: {out}/") and line.endswith(
         "cannot write: no space left on the device (disk full); free space, then run the same command again to resume"
     )
+    # The file that filled the disk is named, not the manifest update recording the failed stage.
+    assert not line.startswith(f"error: {out}/manifest.json")
     assert "Traceback" not in full.output
     assert 0 < len((out / "images.jsonl").read_bytes().splitlines()) < 30
     assert not check_run(out, final=False)  # nothing half-written

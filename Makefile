@@ -49,6 +49,7 @@ bench: install
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_flow.py
+	$(PY) benchmarks/crash_safety.py --kills 20 --tiny 3
 
 clean:
 	rm -rf outputs/smoke .pytest_cache

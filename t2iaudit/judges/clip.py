@@ -205,8 +205,8 @@ class OpenClipBackend:
         dtype = torch_dtype(config.dtype, context.device)
         precision = self.PRECISION[str(dtype).removeprefix("torch.")]
         model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, device=context.device, precision=precision
-        )
+            name, pretrained=pretrained, device=context.device, precision=precision, weights_only=True
+        )  # weights_only: a .bin/.pt checkpoint is unpickled without running code
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(name)

@@ -69,10 +69,19 @@ def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
 
 
 def finish_run(store: RunStore, prompts: int) -> None:
-    """Record the run as done with its counts (before the report, so the report shows it)."""
+    """Record the run as done with its counts and the host it ran on (before the report, so the
+    report shows it).
+
+    First removes what killed runs left behind (``RunStore.sweep``): every shard is committed by
+    now, so a temporary file or an image no record points to is garbage.
+    """
+    from t2iaudit.run.provenance import host_info
+
+    store.sweep()
     images = len(store.read(IMAGES))
     judgements = len(store.read(JUDGEMENTS))
-    update_manifest(store, status="done", counts={"prompts": prompts, "images": images, "judgements": judgements})
+    counts = {"prompts": prompts, "images": images, "judgements": judgements}
+    update_manifest(store, status="done", counts=counts, host=host_info())  # now with torch's threads and GPU
 
 
 def run_audit(

@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   installs into .venv and runs the offline smoke audit
+#   make demo   installs into .venv and runs the offline smoke audit through the Prefect flow
 #   make test   installs into .venv (and Debian's chromium for the report's browser tests)
 #               and runs the whole test suite
 PYTHON ?= python3
@@ -31,9 +31,10 @@ browser:
 test: install browser
 	T2IAUDIT_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
+# The smoke audit through the Prefect flow, on Prefect's embedded server (SQLite under
+# PREFECT_HOME, default ~/.prefect): nothing to start by hand. `t2iaudit audit` is the in-process path.
 demo: install
-	$(VENV)/bin/t2iaudit audit audits/smoke.yaml --out outputs/smoke
-	@echo "open outputs/smoke/summary.md and outputs/smoke/report.html"
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(PY) flows/audit.py audits/smoke.yaml --out outputs/smoke
 
 # flows/ is linted once it exists.
 LINT_PATHS := t2iaudit tests benchmarks $(wildcard flows)
@@ -41,12 +42,14 @@ LINT_PATHS := t2iaudit tests benchmarks $(wildcard flows)
 lint: install
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/mypy t2iaudit
+	$(VENV)/bin/mypy t2iaudit $(wildcard flows)
 
 bench: install
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_flow.py
+	$(PY) benchmarks/crash_safety.py --kills 20 --tiny 3
 
 clean:
 	rm -rf outputs/smoke .pytest_cache

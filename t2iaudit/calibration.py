@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,10 @@ class CalibrationSet:
     """Attribute -> true label per image (None where the cell is empty)."""
     judged: dict[str, list[str | None]]
     """Attribute -> the judge's label per image, from ``judged_<attribute>`` columns."""
+    rows: list[int] = field(default_factory=list)
+    """The CSV row of each image (the header is row 1)."""
+    column: str = "path"
+    """The column naming the images (``path`` or ``image_path``)."""
 
     def pairs(self, attribute: str) -> tuple[np.ndarray, np.ndarray]:
         """``(true, judged)`` label arrays of the images that have both for ``attribute``."""
@@ -79,6 +83,7 @@ def load_calibration(path: str | Path) -> CalibrationSet:
     if not attrs:
         raise InputError("no attribute column with true labels", file=path)
     paths: list[str] = []
+    rows: list[int] = []
     truth: dict[str, list[str | None]] = {a: [] for a in attrs}
     judged: dict[str, list[str | None]] = {c[7:]: [] for c in header if c.startswith("judged_")}
     seen: dict[str, int] = {}
@@ -97,13 +102,42 @@ def load_calibration(path: str | Path) -> CalibrationSet:
             )
         seen[image] = rownum
         paths.append(image)
+        rows.append(rownum)
         for a in truth:
             truth[a].append(cells.get(a) or None)
         for a in judged:
             judged[a].append(cells.get(f"judged_{a}") or None)
     if not paths:
         raise InputError("no data rows", file=path)
-    return CalibrationSet(str(path), paths, truth, judged)
+    return CalibrationSet(str(path), paths, truth, judged, rows, key)
+
+
+def calibration_images(cal: CalibrationSet) -> list[Path]:
+    """The image file of every row, checked before any judging: each path stays inside the
+    CSV's folder (``t2iaudit.paths``), exists and is an image file PIL recognises (header only).
+
+    Raises:
+        InputError: Naming the CSV, the row and the column.
+    """
+    from PIL import UnidentifiedImageError
+
+    from t2iaudit.paths import inside
+
+    folder = Path(cal.file).resolve().parent
+    out = []
+    for i, rel in enumerate(cal.paths):
+        where = f"row {cal.rows[i]}, column {cal.column}"
+        image = inside(folder, rel, file=cal.file, field=where)
+        try:
+            with Image.open(image) as im:
+                im.size  # noqa: B018 - parsing the header is the check
+        except FileNotFoundError:
+            raise InputError(f"calibration image {rel!r} not found in {folder}", file=cal.file, field=where) from None
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            reason = "not an image file" if isinstance(e, UnidentifiedImageError) else f"unreadable image ({e})"
+            raise InputError(f"{rel}: {reason}", file=cal.file, field=where) from None
+        out.append(image)
+    return out
 
 
 def confusion_counts(true: np.ndarray, judged: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -135,18 +169,19 @@ def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path
     if out.exists():
         return out
     cal = load_calibration(csv_path)
-    base = Path(csv_path).resolve().parent
+    images = calibration_images(cal)
     judged: dict[str, dict[int, str]] = {}
     for start in range(0, len(cal.paths), batch_size):
         items = []
         for i in range(start, min(start + batch_size, len(cal.paths))):
-            path = base / cal.paths[i]
             try:
-                with Image.open(path) as im:
+                with Image.open(images[i]) as im:
                     items.append(JudgeInput(str(i), im.convert("RGB"), CALIBRATION_PROMPT))
             except (OSError, ValueError) as e:
                 raise InputError(
-                    f"cannot read calibration image {path} ({e})", file=csv_path, field=f"row {i + 2}, column path"
+                    f"cannot read calibration image {images[i]} ({e})",
+                    file=csv_path,
+                    field=f"row {cal.rows[i]}, column {cal.column}",
                 ) from None
         for j in judge.judge(items):
             judged.setdefault(j.attribute, {})[int(j.image_id)] = j.label
@@ -154,8 +189,8 @@ def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["path", *attributes, *(f"judged_{a}" for a in attributes)])
-    for i, p in enumerate(cal.paths):
-        row: list[Any] = [str(base / p)]
+    for i, image in enumerate(images):
+        row: list[Any] = [str(image)]
         row += [cal.truth[a][i] or "" for a in attributes]
         row += [judged[a].get(i, "") for a in attributes]
         writer.writerow(row)

@@ -3,7 +3,10 @@
 - Generator ``fake`` (a spec's model entry ``generator: fake``): each image is a small PNG that
   encodes, for every attribute of ``labels``, one label drawn from that label mix with the
   image's own seed, plus seeded noise (so images differ). A model whose mix is more skewed is
-  a more biased model; the images are reproducible like real ones.
+  a more biased model; the images are reproducible like real ones. With ``follows`` the model
+  also renders what a prompt asks for: for an attribute the prompt requests (``Prompt.requested``),
+  the image shows the requested label with that probability, else a draw from the mix (a simulated
+  generator for the debiasing loop).
 - Judge kind ``fake`` (a judge YAML ``kind: fake``): reads the encoded labels back for the
   attributes it declares; an image is ``unknown`` with probability ``unknown_rate``, decided by
   the image's bytes (so re-judging gives the same answer).
@@ -16,16 +19,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import numpy as np
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from t2iaudit.generators.base import GeneratedImage, GenerationRequest, GeneratorKind
 from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.types import UNKNOWN, Judgement
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 
 def _code(text: str) -> tuple[int, int, int]:
@@ -43,6 +45,17 @@ class FakeGeneratorConfig(BaseModel):
     """Attribute -> label -> probability: the label mix the images encode."""
     size: int = Field(16, ge=8, le=256)
     batch_size: int = Field(8, ge=1)
+    follows: dict[str, float] = Field(default_factory=dict)
+    """Attribute -> probability that an image of a prompt requesting a label of it shows that label
+    (the rest: a draw from ``labels``). Empty: prompts' requests change nothing."""
+
+    @field_validator("follows")
+    @classmethod
+    def _probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [a for a, p in value.items() if not 0.0 <= p <= 1.0]
+        if bad:
+            raise ValueError(f"follows.{bad[0]}: a probability must be between 0 and 1")
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -63,20 +76,25 @@ class FakeGenerator:
         self.config = config
         self.batch_size = config.batch_size
         self.params: dict[str, Any] = {"fake": True, "labels": config.labels, "size": config.size}
+        if config.follows:
+            self.params["follows"] = config.follows
 
     def generate(self, requests: list[GenerationRequest]) -> list[GeneratedImage]:
-        return [GeneratedImage(image=self._image(r.seed)) for r in requests]
+        return [GeneratedImage(image=self._image(r.seed, r.prompt.requested)) for r in requests]
 
-    def _image(self, seed: int) -> Image.Image:
-        import numpy as np
-        from PIL import Image
-
+    def _image(self, seed: int, requested: dict[str, str] | None = None) -> Image.Image:
         rng = np.random.default_rng(seed)
         size = self.config.size
         pixels = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
         header = []
         for attribute in sorted(self.config.labels):
             mix = self.config.labels[attribute]
+            asked = (requested or {}).get(attribute) if attribute in self.config.follows else None
+            # Only prompts that request the attribute draw the extra number, so every other image
+            # stays what it was without ``follows``.
+            if asked is not None and rng.random() < self.config.follows[attribute]:
+                header += [_code(attribute), _code(f"{attribute}={asked}")]
+                continue
             label = list(mix)[int(rng.choice(len(mix), p=np.array(list(mix.values())) / sum(mix.values())))]
             header += [_code(attribute), _code(f"{attribute}={label}")]
         header.append((0, 0, 0))
@@ -94,7 +112,7 @@ def build_fake_generator(config: FakeGeneratorConfig, model_id: str, model_cache
     return FakeGenerator(config)
 
 
-GENERATOR = GeneratorKind(FakeGeneratorConfig, build_fake_generator)
+GENERATOR = GeneratorKind(FakeGeneratorConfig, build_fake_generator, runs_on="cpu")
 """The ``fake`` generator (entry point ``t2iaudit.generators: fake``)."""
 
 
@@ -109,6 +127,9 @@ class FakeJudgeConfig(JudgeConfig):
 
     def declared_labels(self) -> dict[str, list[str]]:
         return {a: list(labels) for a, labels in self.attributes.items()}
+
+    def runs_on(self) -> Literal["accelerator", "cpu", "api"]:
+        return "cpu"
 
 
 class FakeJudge:
@@ -125,8 +146,6 @@ class FakeJudge:
         }
 
     def judge(self, items: list[JudgeInput]) -> list[Judgement]:
-        import numpy as np
-
         out = []
         for item in items:
             arr = np.asarray(item.image.convert("RGB"), dtype=np.uint8)

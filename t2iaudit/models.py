@@ -4,13 +4,19 @@ A model reference is a hub id (``stabilityai/sdxl-turbo``; pin a commit with ``r
 local file or folder, or ``tiny:<name>`` (a tiny random-weight model built on first use in the
 tiny-model cache, ``t2iaudit.tiny``). What ran is recorded as a revision: the hub commit, or for
 local and tiny models the ``fingerprint`` of their files. ``auto`` devices become CUDA when it
-is available.
+is available. Weights load only from safetensors, or from pickles with ``weights_only=True``
+(tensors only); ``loading`` turns a refused pickle or a missing file into one line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from t2iaudit.errors import InputError
 
 TINY_PREFIX = "tiny:"
 
@@ -85,3 +91,24 @@ def fingerprint(path: str | Path) -> str:
         h.update(str(p.relative_to(root) if p != root else p.name).encode() + b"\0")
         h.update(_file_digest(p).encode())
     return "sha256:" + h.hexdigest()[:16]
+
+
+@contextmanager
+def loading(what: str, field: str = "model") -> Iterator[None]:
+    """Model-loading failures as one-line input errors naming ``what`` (a model or judge).
+
+    A checkpoint that is a pickle holding more than tensors is refused by ``weights_only=True``
+    (it could run code when unpickled); a folder without the expected safetensors file, or a
+    reference that cannot be found, is an ``OSError`` of the loading library.
+    """
+    try:
+        yield
+    except pickle.UnpicklingError:
+        message = (
+            f"{what}: refused to load weights from a pickle that holds more than tensors (it could run "
+            "code); convert the checkpoint to safetensors"
+        )
+        raise InputError(message, field=field) from None
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot load {what}: {first}", field=field) from None

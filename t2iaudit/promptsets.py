@@ -261,7 +261,7 @@ def _prompt_set_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            _fail("prompt set file not found", path)
+            _fail(f"prompt set file {str(name_or_path)!r} not found", None)
         return path
     shipped = builtin_dir("prompts") / f"{name_or_path}.yaml"
     if shipped.is_file():

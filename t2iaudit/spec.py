@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from t2iaudit.errors import InputError, pydantic_field_path
+from t2iaudit.debias.loop_spec import LoopOptions
+from t2iaudit.errors import InputError, pydantic_field_path, pydantic_message
+from t2iaudit.flow_options import RegressionOptions, RunnerOptions
 from t2iaudit.registry import UnknownNameError
 from t2iaudit.report.options import ReportOptions
 from t2iaudit.yamlfile import read_yaml
@@ -83,6 +85,14 @@ class AuditSpec(SpecModel):
     """Device for judges: ``auto`` (CUDA when available), ``cpu``, ``cuda:0`` ..."""
     model_cache: str | None = None
     """Folder for ``tiny:`` models built on first use (default: ``$T2IAUDIT_CACHE``)."""
+    runner: RunnerOptions = Field(default_factory=RunnerOptions)
+    """Where the Prefect flow runs shards: threads, or a Dask/Ray cluster (``flows/``; the
+    in-process ``t2iaudit audit`` ignores it)."""
+    regression: RegressionOptions = Field(default_factory=RegressionOptions)
+    """What a scheduled run compares with the previous one, and the optional webhook."""
+    debias: LoopOptions | None = None
+    """Targets of the closed loop ``t2iaudit debias-audit`` (``t2iaudit.debias.loop_spec``): audit,
+    debias the prompts towards them, re-audit with the same seeds. Ignored by ``t2iaudit audit``."""
 
     def model_ids(self) -> list[str]:
         return [m.id for m in self.models]
@@ -94,9 +104,9 @@ def _spec_dir_path(value: str, spec_dir: Path) -> str:
     return str(candidate.resolve()) if not Path(value).is_absolute() and candidate.exists() else value
 
 
-def _fail(e: ValidationError, file: Path, prefix: str = "") -> InputError:
+def _fail(e: ValidationError, file: Path, prefix: str = "", model: type | None = None) -> InputError:
     err = e.errors()[0]
-    return InputError(err["msg"], file=file, field=pydantic_field_path(err["loc"], prefix))
+    return InputError(pydantic_message(err, model), file=file, field=pydantic_field_path(err["loc"], prefix))
 
 
 def load_spec(path: str | Path) -> AuditSpec:
@@ -130,7 +140,7 @@ def load_spec(path: str | Path) -> AuditSpec:
     try:
         spec = AuditSpec.model_validate(data)
     except ValidationError as e:
-        raise _fail(e, path) from None
+        raise _fail(e, path, model=AuditSpec) from None
 
     spec_dir = path.resolve().parent
     cache = spec.model_cache
@@ -146,15 +156,22 @@ def load_spec(path: str | Path) -> AuditSpec:
         try:
             config = backend.config_model.model_validate(options)
         except ValidationError as e:
-            raise _fail(e, path, f"models[{i}]") from None
+            raise _fail(e, path, f"models[{i}]", backend.config_model) from None
         if backend.check is not None:
             try:
                 backend.check(config, Path(cache) if cache else None)
             except InputError as e:
+                if e.file is not None:  # the backend's own input file at fault (e.g. a replay mapping row)
+                    raise
                 raise InputError(e.message, file=path, field=f"models[{i}].{e.field}") from None
         resolved_models.append(m.model_copy(update={"options": options}))
-    if len(set(spec.model_ids())) != len(spec.models):
-        raise InputError("model ids must be unique", file=path, field="models")
+    ids = spec.model_ids()
+    for i, model_id in enumerate(ids):
+        if model_id in ids[:i]:
+            message = (
+                f"model id {model_id!r} is used twice (first by models[{ids.index(model_id)}]); ids must be unique"
+            )
+            raise InputError(message, file=path, field=f"models[{i}].id")
 
     prompts = []
     for i, sel in enumerate(spec.prompts):
@@ -187,22 +204,22 @@ def load_spec(path: str | Path) -> AuditSpec:
         judges.append(judge_path)
     primary = _primary_judges(spec, configs, path)
 
+    from t2iaudit.calibration import calibration_images, load_calibration
+
     calibration = {}
     for name, csv_path in spec.calibration.items():
-        from t2iaudit.calibration import load_calibration  # numpy: only for specs with calibration sets
-
         judge = _spec_dir_path(name, spec_dir)
         if judge not in judges:
             raise InputError(f"judge {name!r} is not in this spec's judges", file=path, field=f"calibration.{name}")
         calibration[judge] = _spec_dir_path(csv_path, spec_dir)
-        load_calibration(calibration[judge])  # errors name the CSV, row and column
+        calibration_images(load_calibration(calibration[judge]))  # errors name the CSV, row and column
 
     from t2iaudit.metrics.compute import MetricsOptions
 
     try:
         MetricsOptions.model_validate(spec.metrics)
     except ValidationError as e:
-        raise _fail(e, path, "metrics") from None
+        raise _fail(e, path, "metrics", MetricsOptions) from None
 
     resolved = spec.model_copy(
         update={
@@ -222,6 +239,10 @@ def load_spec(path: str | Path) -> AuditSpec:
 
         resolved = resolved.model_copy(update={"references": [_spec_dir_path(r, spec_dir) for r in spec.references]})
         spec_tables(resolved)  # errors name the table, row and column
+    if resolved.debias is not None:
+        from t2iaudit.debias.loop_spec import check_loop_options
+
+        resolved = resolved.model_copy(update={"debias": check_loop_options(resolved, path)})
     return resolved
 
 

@@ -10,45 +10,37 @@ import yaml
 from t2iaudit.errors import InputError
 
 
-class _UniqueKeys:
-    """Refuses duplicate keys (PyYAML silently keeps the last one)."""
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: list[Any] = []
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 mark = key_node.start_mark
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
             seen.append(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
-
-
-class UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-class FastUniqueKeyLoader(_UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """``UniqueKeyLoader`` on libyaml's parser when PyYAML has it (about ten times faster)."""
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml(text: str, file: str | Path | None = None) -> Any:
-    """Parse YAML text with ``UniqueKeyLoader``; errors name ``file`` and the line and column.
-
-    Valid YAML is parsed by libyaml when PyYAML has it; invalid YAML is parsed again by the pure
-    Python parser, so the error message is the same either way.
-    """
+    """Parse YAML text with ``UniqueKeyLoader``; errors name ``file`` and the line and column."""
     try:
-        return yaml.load(text, Loader=FastUniqueKeyLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError:
-        pass
-    try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.reader.ReaderError as e:  # a control character: its message spans lines
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        code = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        message = f"not valid YAML: control character {code} is not allowed"
+        raise InputError(message, file=file, field=f"line {line}, column {column}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(e, "problem", None) or e
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
         raise InputError(f"not valid YAML: {problem}", file=file, field=where) from None
+    except RecursionError:
+        raise InputError("not valid YAML: nested too deeply", file=file) from None
 
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:
@@ -60,9 +52,18 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{what} not found", file=path) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is a folder, not a file", file=path) from None
+    except OSError as e:
+        raise InputError(f"cannot read {what} ({e.strerror})", file=path) from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text: {e}", file=path) from None
+        line = data[: e.start].count(b"\n") + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        where = f"line {line}, column {column}"
+        raise InputError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", file=path, field=where) from None
     return parse_yaml(text, path)

@@ -4,10 +4,10 @@ Heavy libraries (torch, diffusers, transformers, prefect, fastapi) are imported 
 commands, so ``t2iaudit --help`` stays fast.
 """
 
-from t2iaudit.cli import compare, debias, labels, listing, report, run
+from t2iaudit.cli import compare, debias, flows, labels, listing, report, run
 from t2iaudit.cli.app import app
 
-for _group in (run, listing, compare, labels, report, debias):
+for _group in (run, listing, compare, labels, report, debias, flows):
     _group.register(app)
 
 __all__ = ["app"]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from t2iaudit.errors import InputError
+from t2iaudit.errors import InputError, OutputError
 
 app = typer.Typer(
     name="t2iaudit",
@@ -26,15 +26,24 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+EXIT_INPUT = 2
+"""Exit status for bad input (``InputError``)."""
+EXIT_OUTPUT = 74
+"""Exit status when output cannot be written (``OutputError``: disk full, read-only; ``EX_IOERR``)."""
+
+
 def handles_input_errors(fn: F) -> F:
-    """Bad input -> one clear line on stderr and exit status 2 (no traceback)."""
+    """Bad input -> one clear line on stderr and exit status 2; output that cannot be written
+    (disk full, read-only folder) -> one line and exit status 74. No traceback either way."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except OutputError as e:
+            raise fail(str(e), EXIT_OUTPUT) from None
         except InputError as e:
-            raise fail(str(e)) from None
+            raise fail(str(e), EXIT_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,4 +1,5 @@
-"""``t2iaudit debias``, ``serve`` and ``debias-profile``: thin shells over t2iaudit.debias and the service."""
+"""``t2iaudit debias``, ``serve``, ``debias-profile`` and ``debias-audit``: thin shells over t2iaudit.debias
+and the service."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import typer
 
-from t2iaudit.cli.app import handles_input_errors
+from t2iaudit.cli.app import QUIET, handles_input_errors, progress_bar
 
 
 def parse_target(text: str) -> tuple[str, dict[str, Any]]:
@@ -50,7 +51,7 @@ def build_request(prompt: str, n: int, seed: int, targets: list[str], **extra: A
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``debias``, ``serve`` and ``debias-profile`` to ``app``."""
+    """Add ``debias``, ``serve``, ``debias-profile`` and ``debias-audit`` to ``app``."""
 
     @app.command("debias")
     @handles_input_errors
@@ -127,3 +128,31 @@ def register(app: typer.Typer) -> None:
                 f"{attr}: rows {ap.requested}, uniform target -> request {solved} (TV {ap.solved.tv if ap.solved else 'n/a'})"
             )
         typer.echo(f"wrote {path}")
+
+    @app.command("debias-audit")
+    @handles_input_errors
+    def debias_audit_command(
+        spec: Path = typer.Argument(..., help="Audit spec YAML with a debias: section (targets of the loop)."),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="Loop directory (default: outputs/<spec id>-debias)."
+        ),
+        quiet: bool = QUIET,
+    ) -> None:
+        """Close the loop: audit the spec's prompts, debias them towards the spec's targets, re-audit with
+        the same seeds (optionally for several rounds), and write the trade-off (report.html, tradeoff.md).
+
+        Re-running into the same directory resumes: nothing already there is made again.
+        """
+        from t2iaudit.debias.closed_loop import loop_options, loop_summary, run_loop
+        from t2iaudit.spec import load_spec
+
+        resolved = load_spec(spec)
+        loop_options(resolved)
+        root = out or Path("outputs") / f"{resolved.id}-debias"
+        tradeoff = run_loop(resolved, root, spec_path=spec.resolve(), progress=progress_bar(quiet))
+        for line in loop_summary(tradeoff):
+            typer.echo(line)
+        typer.echo(f"loop directory: {root}")
+        typer.echo(f"trade-off: {root / 'tradeoff.md'}")
+        if (root / "report.html").exists():
+            typer.echo(f"report: {root / 'report.html'}")

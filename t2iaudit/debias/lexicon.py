@@ -141,8 +141,11 @@ def build_lexicon(raw: dict[str, Any], extra_nouns: Iterable[str], source: str |
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise InputError(f"malformed lexicon ({type(e).__name__}: {e})", file=source) from None
     first, last, names_digest = _names(NAME_FILES)
+    # Frozensets are sorted first: their repr follows string hashing, which changes between processes.
+    fixed_words = sorted((k, sorted(v)) for k, v in words.items())
+    fixed_phrases = sorted((k, sorted(v)) for k, v in phrases.items())
     digest = hashlib.sha256(
-        repr((sorted(nouns), sorted(implied.items()), sorted(words.items()), sorted(phrases.items()), before)).encode()
+        repr((sorted(nouns), sorted(implied.items()), fixed_words, fixed_phrases, before)).encode()
     ).hexdigest()[:12]
     return Lexicon(
         version=f"{raw.get('version', '0')}+{digest}+names:{names_digest}",

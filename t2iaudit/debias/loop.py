@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from t2iaudit.debias.analysis import SubjectMode
 from t2iaudit.debias.engine import DebiasEngine
 from t2iaudit.debias.planner import UNSPECIFIED
 from t2iaudit.debias.schema import AttributeTarget, PlanRequest
@@ -25,16 +26,21 @@ def debias_prompts(
     seed: int,
     engine: DebiasEngine,
     profile: str | None = None,
+    subjects: SubjectMode = "each",
 ) -> list[Prompt]:
     """``n`` debiased variants of every prompt, as Prompt records an audit can generate from.
 
     A variant's ``requested`` holds the parent's stated attributes plus its planned classes (so
     the realisation rate and matrix, METRICS.md H4, come out of the re-audit); prompts left
     alone are kept as ``n`` unchanged variants with ``meta.debias_abstain`` naming the reasons.
+    ``meta.debias_cosine``/``debias_masked_cosine`` hold the rewrite's sentence-embedding similarity
+    to the original (None without an embedder).
     """
     out: list[Prompt] = []
     for parent in prompts:
-        request = PlanRequest(prompt=parent.text, n=n, seed=seed, attributes=dict(attributes), profile=profile)
+        request = PlanRequest(
+            prompt=parent.text, n=n, seed=seed, attributes=dict(attributes), profile=profile, subjects=subjects
+        )
         response = engine.plan(request)
         for item in response.items:
             planned = {slot: cls for slot, cls in item.assignment.items() if cls != UNSPECIFIED}
@@ -45,6 +51,8 @@ def debias_prompts(
                 "debias_config": response.config_hash,
                 "debias_abstain": ",".join(response.abstain_reasons) or None,
                 "debias_checks_ok": item.checks.ok if item.checks else None,
+                "debias_cosine": similarity.cosine if (similarity := item.checks and item.checks.similarity) else None,
+                "debias_masked_cosine": similarity.masked_cosine if similarity else None,
             }
             out.append(
                 parent.model_copy(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 from pydantic import BaseModel
@@ -20,6 +20,19 @@ def derive_seed(audit_seed: int, model_id: str, prompt_id: str, replicate: int) 
     """
     key = f"{audit_seed}\x1f{model_id}\x1f{prompt_id}\x1f{replicate}".encode()
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") & (2**63 - 1)
+
+
+def image_seed(audit_seed: int, model_id: str, prompt: Prompt, replicate: int) -> int:
+    """The seed of one image: :func:`derive_seed` of its own prompt id and replicate, except for
+    replicate 0 of a debiased prompt (``meta.parent_prompt_id`` and ``meta.parent_replicate`` set,
+    see ``t2iaudit.debias.loop``), which gets the seed of its parent's image of that replicate, so
+    the original and the debiased image of one seed can be compared pair by pair. Any further
+    replicate of a debiased prompt has a seed of its own.
+    """
+    parent, parent_replicate = prompt.meta.get("parent_prompt_id"), prompt.meta.get("parent_replicate")
+    if replicate == 0 and isinstance(parent, str) and type(parent_replicate) is int:
+        return derive_seed(audit_seed, model_id, parent, parent_replicate)
+    return derive_seed(audit_seed, model_id, prompt.prompt_id, replicate)
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,9 @@ class GeneratorKind:
     check: Any = None
     """``check(config, model_cache)``: checks ``load_spec`` runs on a validated config before
     anything is written (InputError whose ``field`` names the option); None: none."""
+    runs_on: Literal["accelerator", "cpu", "api"] = "accelerator"
+    """What a shard of this backend occupies: a local accelerator (the flows cap these per
+    machine), the CPU only, or a remote API (no local slot; the flows retry it with backoff)."""
 
     def resolve_paths(self, options: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         out = dict(options)

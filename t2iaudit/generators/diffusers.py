@@ -50,6 +50,9 @@ class DiffusersConfig(BaseModel):
     (failure ``nsfw_blacked_out``) in the metrics. False removes it and keeps every image."""
     local_files_only: bool = False
     """Never contact the hub (tiny and local models are always local)."""
+    trust_remote_code: bool = False
+    """Run a custom pipeline's own Python code from the model repository. Leave off unless you
+    have read that code: weights always load from safetensors, never from pickles."""
     call_options: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for the pipeline call (e.g. ``max_sequence_length``)."""
 
@@ -117,7 +120,7 @@ class DiffusersGenerator:
         from diffusers import DiffusionPipeline
 
         from t2iaudit.logs import silence_library_progress
-        from t2iaudit.models import fingerprint, is_tiny, resolve_device, resolve_reference
+        from t2iaudit.models import fingerprint, is_tiny, loading, resolve_device, resolve_reference
 
         silence_library_progress()
         self.config = config
@@ -130,14 +133,16 @@ class DiffusersGenerator:
         self.dtype_name = dtype_name
         ref = resolve_reference(config.model, model_cache)
         local = is_tiny(config.model) or Path(ref).is_dir()
-        self.pipe = DiffusionPipeline.from_pretrained(
-            ref,
-            revision=None if local else config.revision,
-            variant=config.variant,
-            dtype=getattr(torch, dtype_name),
-            use_safetensors=True,
-            local_files_only=local or config.local_files_only,
-        )
+        with loading(config.model):
+            self.pipe = DiffusionPipeline.from_pretrained(
+                ref,
+                revision=None if local else config.revision,
+                variant=config.variant,
+                dtype=getattr(torch, dtype_name),
+                use_safetensors=True,  # never unpickle a .bin checkpoint
+                trust_remote_code=config.trust_remote_code,
+                local_files_only=local or config.local_files_only,
+            )
         if not config.safety_checker and getattr(self.pipe, "safety_checker", None) is not None:
             self.pipe.safety_checker = None
         if config.scheduler:

@@ -13,3 +13,4 @@ from t2iaudit.registry import Registry
 GENERATORS: Registry[GeneratorKind] = Registry("generator", entry_points="t2iaudit.generators")
 GENERATORS.register_lazy("diffusers", "t2iaudit.generators.diffusers:KIND")
 GENERATORS.register_lazy("replay", "t2iaudit.generators.replay:KIND")
+GENERATORS.register_lazy("openai-images", "t2iaudit.generators.openai_images:KIND")

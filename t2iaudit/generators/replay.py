@@ -3,6 +3,11 @@
 The CSV maps image files to prompts. Columns: ``file`` (path relative to ``folder``), and
 ``prompt_id`` or ``prompt`` (the exact prompt text); optional ``replicate`` (default: order of
 appearance within the prompt). Files are stored byte for byte (content-addressed).
+
+Everything is checked when the spec loads, before anything is written: the folder and the CSV
+exist, every ``file`` stays inside ``folder`` (no absolute path, ``..`` or symbolic link out of
+it: ``t2iaudit.paths``) and is an image file PIL recognises (its header is read, not its
+pixels; a file damaged past its header is reported when it is read, naming the file).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from t2iaudit.errors import InputError
 from t2iaudit.generators.base import GeneratedImage, GenerationRequest, GeneratorKind
+from t2iaudit.paths import inside
 from t2iaudit.types import Prompt
 
 
@@ -41,8 +47,7 @@ class ReplayGenerator:
         self.folder = Path(config.folder)
         self.mapping = Path(config.mapping)
         self.params: dict[str, Any] = {"replay": True}
-        if not self.folder.is_dir():
-            raise InputError("replay folder not found", file=self.folder, field="folder")
+        check_replay(config)
         self._files = self._read_mapping()
 
     def _read_mapping(self) -> dict[tuple[str, str, int], tuple[str, int]]:
@@ -54,7 +59,9 @@ class ReplayGenerator:
         except FileNotFoundError:
             raise InputError("replay mapping CSV not found", file=path) from None
         except UnicodeDecodeError as e:
-            raise InputError(f"not UTF-8 text ({e})", file=path) from None
+            raise InputError(f"not UTF-8 text (byte {e.start})", file=path) from None
+        except csv.Error as e:
+            raise InputError(f"malformed CSV ({e})", file=path) from None
         if not rows:
             raise InputError("replay mapping CSV has no rows", file=path)
         if "file" not in rows[0] or not ({"prompt_id", "prompt"} & set(rows[0])):
@@ -62,13 +69,17 @@ class ReplayGenerator:
         files: dict[tuple[str, str, int], tuple[str, int]] = {}
         seen: dict[tuple[str, str], int] = {}
         for i, row in enumerate(rows, start=2):
-            if not (self.folder / row["file"]).is_file():
-                raise InputError(
-                    f"image file {row['file']!r} not found in {self.folder}", file=path, field=f"row {i}, column file"
-                )
+            where = f"row {i}, column file"
+            image = inside(self.folder, row["file"] or "", file=path, field=where)
+            if not image.is_file():
+                raise InputError(f"image file {row['file']!r} not found in {self.folder}", file=path, field=where)
+            _check_image(image, path, where)
             column = "prompt_id" if row.get("prompt_id") else "prompt"
             key = (column, row.get(column) or "")
             rep_text = (row.get("replicate") or "").strip()
+            if rep_text and not rep_text.isdigit():
+                message = f"replicate {rep_text!r} is not a whole number >= 0"
+                raise InputError(message, file=path, field=f"row {i}, column replicate")
             rep = int(rep_text) if rep_text else seen.get(key, 0)
             seen[key] = max(seen.get(key, 0), rep + 1)
             if (*key, rep) in files:
@@ -114,6 +125,31 @@ class ReplayGenerator:
         pass
 
 
+def _check_image(image: Path, mapping: Path, where: str) -> None:
+    """An image file PIL recognises (the header only: cheap enough for every file of a folder)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image) as im:
+            im.size  # noqa: B018 - parsing the header is the check
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        reason = "not an image file" if isinstance(e, UnidentifiedImageError) else f"unreadable image ({e})"
+        raise InputError(f"{image.name}: {reason}", file=mapping, field=where) from None
+
+
+def check_replay(config: ReplayConfig, model_cache: Path | None = None) -> None:
+    """The folder and the mapping CSV exist (``load_spec`` names the spec's field otherwise)."""
+    if not Path(config.folder).is_dir():
+        raise InputError(f"replay folder {config.folder!r} not found", field="folder")
+    if not Path(config.mapping).is_file():
+        raise InputError(f"replay mapping CSV {config.mapping!r} not found", field="mapping")
+
+
+def check_replay_inputs(config: ReplayConfig, model_cache: Path | None = None) -> None:
+    """Everything ``load_spec`` can check before anything is written: folder, mapping, files."""
+    ReplayGenerator(config)
+
+
 def plan_replay(config: ReplayConfig, prompts: list[Prompt], replicates: int) -> list[tuple[Prompt, int]]:
     """Validate the folder and mapping against the audit's prompts; the images to read."""
     return ReplayGenerator(config).plan(prompts, replicates)
@@ -123,5 +159,5 @@ def build_replay(config: ReplayConfig, model_id: str, model_cache: Path | None) 
     return ReplayGenerator(config)
 
 
-KIND = GeneratorKind(ReplayConfig, build_replay, ("folder", "mapping"), plan_replay)
+KIND = GeneratorKind(ReplayConfig, build_replay, ("folder", "mapping"), plan_replay, check_replay_inputs, runs_on="cpu")
 """The ``replay`` backend (registered in ``t2iaudit.generators.registry``)."""

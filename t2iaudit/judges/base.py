@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,6 +77,11 @@ class JudgeConfig(BaseModel):
             maps[attribute] = LabelMapping(attribute, to, labels, tuple(m.exclude))
         return resolve_attributes(declared, self.roles, maps)
 
+    def runs_on(self) -> Literal["accelerator", "cpu", "api"]:
+        """What judging occupies: a local accelerator (default), the CPU only, or a remote API
+        (the flows cap accelerator work per machine and retry API work with backoff)."""
+        return "accelerator"
+
     def check_kind(self) -> None:
         """A kind's own checks across fields (raise ValueError); run before the vocabulary's."""
 
@@ -103,8 +108,7 @@ class JudgeContext:
     """Where and how judges run."""
 
     device: str = "cpu"
-    """``cpu``, ``cuda``, ``cuda:1`` ... or ``auto``, which a judge that loads a torch model resolves
-    (``t2iaudit.models.resolve_device``), so judges without one never import torch."""
+    """``cpu``, ``cuda``, ``cuda:1`` ... (``auto`` is resolved before this is built)."""
     model_cache: Path | None = None
     """Folder for ``tiny:`` models made on first use (see ``t2iaudit.tiny``)."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,6 @@ from pydantic import Field
 
 from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.judges.common import DType, hf_load_kwargs, hf_revision, load_processor, resolve_model, torch_dtype
-from t2iaudit.models import resolve_device
 from t2iaudit.types import UNKNOWN, Judgement
 
 CAPTION = "caption"
@@ -58,13 +57,12 @@ class CaptionJudge:
 
         path = resolve_model(config.model, context)
         kwargs = hf_load_kwargs(config.revision, config.trust_remote_code, path)
-        device = resolve_device(context.device)
-        self.dtype = torch_dtype(config.dtype, device)
+        self.dtype = torch_dtype(config.dtype, context.device)
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=self.dtype, **kwargs)
         # transformers types .to as a functools.wraps of an unbound method (it asks for the model first)
-        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        self.model = model.to(context.device).eval()  # type: ignore[arg-type]
         self.processor = load_processor(path, kwargs)
-        self.device = device
+        self.device = context.device
         self.config = config
         self.judge_id = config.judge_id()
         self.revision = hf_revision(config.model, path, config.revision, self.model)

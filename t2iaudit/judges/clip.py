@@ -33,7 +33,6 @@ from t2iaudit.judges.common import (
     resolve_model,
     torch_dtype,
 )
-from t2iaudit.models import resolve_device
 from t2iaudit.types import UNKNOWN, Judgement
 
 CHECKS = {"prompt_match": ["match", "miss"], "clipscore": ["value"]}
@@ -164,12 +163,11 @@ class HFClipBackend:
 
         path = resolve_model(config.model, context)
         kwargs = hf_load_kwargs(config.revision, config.trust_remote_code, path)
-        device = resolve_device(context.device)
-        dtype = torch_dtype(config.dtype, device)
-        self.model = AutoModel.from_pretrained(path, dtype=dtype, **kwargs).to(device).eval()
+        dtype = torch_dtype(config.dtype, context.device)
+        self.model = AutoModel.from_pretrained(path, dtype=dtype, **kwargs).to(context.device).eval()
         # PIL backend: identical preprocessing whether or not the host has torchvision.
         self.processor = load_processor(path, kwargs)
-        self.device, self.dtype = device, dtype
+        self.device, self.dtype = context.device, dtype
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self.revision = hf_revision(config.model, path, config.revision, self.model)
 
@@ -204,16 +202,15 @@ class OpenClipBackend:
         import open_clip
 
         name, pretrained, revision = self._locate(config, context)
-        device = resolve_device(context.device)
-        dtype = torch_dtype(config.dtype, device)
+        dtype = torch_dtype(config.dtype, context.device)
         precision = self.PRECISION[str(dtype).removeprefix("torch.")]
         model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, device=device, precision=precision
-        )
+            name, pretrained=pretrained, device=context.device, precision=precision, weights_only=True
+        )  # weights_only: a .bin/.pt checkpoint is unpickled without running code
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(name)
-        self.device, self.dtype = device, dtype
+        self.device, self.dtype = context.device, dtype
         self.logit_scale = float(self.model.logit_scale.exp().item())
         self.revision = revision
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from t2iaudit.errors import InputError, pydantic_field_path
+from t2iaudit.errors import InputError, pydantic_field_path, pydantic_message
 from t2iaudit.judges.base import Judge, JudgeConfig, JudgeContext
 from t2iaudit.judges.registry import JUDGE_KINDS
 from t2iaudit.registry import UnknownNameError
@@ -19,7 +19,7 @@ def judge_yaml_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise InputError("judge definition file not found", file=path)
+            raise InputError(f"judge definition file {str(name_or_path)!r} not found")
         return path
     shipped = builtin_dir("judges") / f"{name_or_path}.yaml"
     if shipped.is_file():
@@ -47,7 +47,9 @@ def parse_judge_config(data: object, file: str | Path) -> JudgeConfig:
         return config_model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        raise InputError(err["msg"], file=file, field=pydantic_field_path(err["loc"])) from None
+        raise InputError(
+            pydantic_message(err, config_model), file=file, field=pydantic_field_path(err["loc"])
+        ) from None
 
 
 def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
@@ -57,5 +59,14 @@ def load_judge_config(name_or_path: str | Path) -> JudgeConfig:
 
 
 def build_judge(config: JudgeConfig, context: JudgeContext) -> Judge:
-    """Instantiate the judge a config describes (loads its model)."""
-    return JUDGE_KINDS.get(config.kind).build(config, context)
+    """Instantiate the judge a config describes (loads its model).
+
+    Raises:
+        InputError: Its weights cannot be loaded, or are a pickle holding more than tensors
+            (refused: ``t2iaudit.models.loading``).
+    """
+    from t2iaudit.models import loading
+
+    model = getattr(config, "model", None)
+    with loading(f"judge {config.id!r}" + (f" (model {model})" if model else "")):
+        return JUDGE_KINDS.get(config.kind).build(config, context)

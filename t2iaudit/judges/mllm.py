@@ -32,7 +32,6 @@ from t2iaudit.judges.common import (
     torch_dtype,
 )
 from t2iaudit.judges.mllm_config import DEFAULT_INSTRUCTION, MllmJudgeConfig, render_question
-from t2iaudit.models import resolve_device
 from t2iaudit.types import Judgement
 
 
@@ -59,14 +58,13 @@ class HFOptionScorer:
 
         path = resolve_model(config.model, context)
         kwargs = hf_load_kwargs(config.revision, config.trust_remote_code, path)
-        device = resolve_device(context.device)
-        dtype = torch_dtype(config.dtype, device)
+        dtype = torch_dtype(config.dtype, context.device)
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **kwargs)
         # transformers types .to as a functools.wraps of an unbound method (it asks for the model first)
-        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        self.model = model.to(context.device).eval()  # type: ignore[arg-type]
         self.processor = load_processor(path, kwargs)
         self.tokenizer = self.processor.tokenizer
-        self.device = device
+        self.device = context.device
         self.config = config
         self.revision = hf_revision(config.model, path, config.revision, self.model)
         pad = self.tokenizer.pad_token_id

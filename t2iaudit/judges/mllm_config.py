@@ -127,6 +127,9 @@ class MllmJudgeConfig(JudgeConfig):
     api: ApiOptions | None = None
     """Server settings; required for ``backend: openai``."""
 
+    def runs_on(self) -> Literal["accelerator", "cpu", "api"]:
+        return "api" if self.backend == "openai" else "accelerator"
+
     def check_kind(self) -> None:
         """Questions, backend and ``api`` fit together; answers are scored as whole answers."""
         if not self.questions:

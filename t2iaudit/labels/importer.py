@@ -11,7 +11,8 @@ metric, comparison and report works on imported labels. Format:
   ``.left``/``.right`` forms);
 - optional columns with a fixed meaning (``RESERVED``): ``replicate``, ``seed``, ``prompt_text``
   (or ``prompt``/``text``), ``set_id``, ``template_id``, ``expected_people``, ``reference``,
-  ``image_path`` (or ``path``), ``requested_<attr>`` and ``slot_<name>``;
+  ``image_path`` (or ``path``: relative to the file's folder, never leading out of it),
+  ``requested_<attr>`` and ``slot_<name>``;
 - every other column is prompt metadata (``Prompt.meta``: metrics can group on it; e.g.
   ``fixed_<attr>`` marks context-fixed attributes for H6). It must have one value per prompt.
 
@@ -265,7 +266,7 @@ def import_labels(
                 replicate=replicate,
                 seed=_int(row, "seed", file, None),
                 params={"imported_from": file.name},
-                path=_text(row.values.get(path_col)) if path_col else "",
+                path=_image_path(row, path_col, file) if path_col else "",
                 sha256="",
                 width=0,
                 height=0,
@@ -311,6 +312,17 @@ def import_labels(
     tables = [read_reference_table(r, list(prompts), sets) for r in references or []]
     _write_run(out, file, prompt_records, images, judgements, summary, label_map, judge, tables)
     return summary
+
+
+def _image_path(row: Row, column: str, file: Path) -> str:
+    """The row's image path as written: relative to the label file's folder and inside it
+    (``t2iaudit.paths``); empty when the cell is."""
+    from t2iaudit.paths import inside
+
+    value = _text(row.values.get(column))
+    if value:
+        inside(file.resolve().parent, value, file=file, field=f"{row.where}, column {column}")
+    return value
 
 
 def _judge_name(name: str) -> str:

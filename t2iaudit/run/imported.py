@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from t2iaudit.fileio import output_errors, umask
 from t2iaudit.run.manifest import RunManifest
 from t2iaudit.run.store import RunStore
 from t2iaudit.types import ImageRecord, Judgement, Prompt
@@ -23,10 +24,11 @@ def write_imported_run(
 ) -> None:
     """Write the run directory ``out`` under a temporary name and rename it into place, so a
     failure leaves no half-written run (an empty existing directory is replaced)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    with output_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is an ordinary folder
+        tmp.chmod(0o777 & ~umask())  # mkdtemp makes it private; a run directory is an ordinary folder
         store = RunStore(tmp)
         store.write_prompts(prompts)
         store.append_images(images)
@@ -36,7 +38,8 @@ def write_imported_run(
 
             manifest = manifest.model_copy(update={"reference_tables": store_tables(tmp, tables)})
         store.write_manifest(manifest)
-        os.replace(tmp, out)  # an empty existing directory is replaced too
+        with output_errors(out):
+            os.replace(tmp, out)  # an empty existing directory is replaced too
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from t2iaudit.errors import InputError
+from t2iaudit.errors import InputError, OutputError
 from t2iaudit.reference_tables import spec_tables
 from t2iaudit.run import provenance
 from t2iaudit.run.manifest import FORMAT_VERSION, RunManifest, StageStatus
@@ -106,16 +106,18 @@ def stage_status(store: RunStore, name: str) -> Iterator[dict[str, Any]]:
     try:
         yield counts
     except BaseException as e:
-        error = f"{type(e).__name__}: {e}"
         failed = StageStatus(
             status="failed",
             started=started,
             ended=provenance.now(),
-            error=error,
+            error=f"{type(e).__name__}: {e}",
             new=counts["new"],
             total=counts["total"],
-        )
-        update_manifest(store, stages={name: failed})
+        )  # no ``inputs``: a failed stage is never reused
+        try:
+            update_manifest(store, stages={name: failed})
+        except OutputError:
+            pass  # the disk is full or read-only: the stage's own error is the one to report
         raise
     update_manifest(store, stages={name: StageStatus(status="done", started=started, ended=provenance.now(), **counts)})
 

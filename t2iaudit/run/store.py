@@ -5,10 +5,12 @@ Layout (DESIGN.md, "The run directory")::
     <run>/manifest.json  prompts.jsonl  images.jsonl  judgements.jsonl  metrics.jsonl
     <run>/images/ab/<sha256>.png  summary.md  report.html
 
-Appends are whole lines written and flushed (and fsynced) once per batch. A process killed
-mid-write can leave a torn last line; it is detected and cut off before the next append, and
-ignored by readers. Images are written to a temporary name and renamed into place before their
-record is appended, so a record never points at a half-written file.
+Appends are whole lines written and fsynced once per batch (``t2iaudit.fileio``: a failed write
+is cut back, an unwritable folder is an ``OutputError``). A process killed mid-write can leave a
+torn last line; it is detected and cut off before the next append, and ignored by readers.
+Images are written to a temporary name and renamed into place before their record is appended,
+so a record never points at a half-written file; what a killed writer leaves (temporary files,
+an image whose record was never appended) is removed by ``RunStore.sweep`` when a run ends.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, TypeVar
 from PIL import Image
 from pydantic import BaseModel
 
-from t2iaudit.fileio import write_atomic
+from t2iaudit import fileio
 from t2iaudit.types import ImageRecord, Judgement, MetricValue, Prompt
 
 MANIFEST = "manifest.json"
@@ -170,8 +172,9 @@ class RunStore:
         key = self.root.resolve()
         if key in _LOCKS:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        with fileio.output_errors(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -196,12 +199,9 @@ class RunStore:
         if not lines:
             return 0
         path = self.path(name)
-        self.root.mkdir(parents=True, exist_ok=True)
-        repair_torn_tail(path)
-        with path.open("a", encoding="utf-8") as f:
-            f.write("".join(lines))
-            f.flush()
-            os.fsync(f.fileno())
+        with fileio.output_errors(path):
+            repair_torn_tail(path)
+        fileio.append_lines(path, "".join(lines).encode("utf-8"))
         return len(lines)
 
     def read(self, name: str) -> list[dict[str, Any]]:
@@ -221,10 +221,10 @@ class RunStore:
     def write_lines(self, name: str, records: Iterable[BaseModel | dict[str, Any]]) -> None:
         """Replace a whole JSONL file atomically (for derived files such as metrics)."""
         body = "".join(_dumps(r) + "\n" for r in records)
-        write_atomic(self.path(name), body.encode("utf-8"))
+        fileio.write_atomic(self.path(name), body.encode("utf-8"))
 
     def write_text(self, name: str, text: str) -> None:
-        write_atomic(self.path(name), text.encode("utf-8"))
+        fileio.write_atomic(self.path(name), text.encode("utf-8"))
 
     # -- records -----------------------------------------------------------------
     def prompts(self) -> list[Prompt]:
@@ -268,7 +268,7 @@ class RunStore:
     def write_manifest(self, manifest: BaseModel | dict[str, Any]) -> None:
         data = manifest.model_dump(mode="json") if isinstance(manifest, BaseModel) else manifest
         body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-        write_atomic(self.path(MANIFEST), body.encode("utf-8"))
+        fileio.write_atomic(self.path(MANIFEST), body.encode("utf-8"))
 
     # -- images ------------------------------------------------------------------
     @staticmethod
@@ -278,10 +278,14 @@ class RunStore:
         return f"images/{sha[:2]}/{sha}{suffix}", sha
 
     def save_file(self, rel: str, data: bytes) -> None:
-        """Write a content-addressed file unless it is there (atomic: concurrent shards are safe)."""
+        """Write a content-addressed file unless it is there intact (atomic: concurrent shards are safe).
+
+        A file already there whose bytes are not ``data`` (damaged on disk) is replaced.
+        """
         target = self.root / rel
-        if not target.exists():
-            write_atomic(target, data)
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            return
+        fileio.write_atomic(target, data)
 
     def save_image(self, image: Image.Image) -> tuple[str, str]:
         """Store a PNG under ``images/<sha[:2]>/<sha>.png``; returns (relative path, sha256)."""
@@ -293,6 +297,29 @@ class RunStore:
         rel, sha = self.content_path(data, suffix)
         self.save_file(rel, data)
         return rel, sha
+
+    def sweep(self) -> list[str]:
+        """Remove what killed writers left: temporary files (``.*.tmp``) and image files no record
+        in ``images.jsonl`` points to; returns their paths relative to the run directory.
+
+        A process killed between writing an image and appending its record leaves the image
+        behind; the resumed run records the same image again (same seed, same bytes), but a
+        generator that is not bit-exact (GPUs) makes a new file and the old one is an orphan.
+        Call it only while no shard of this run is running (the audit calls it when it ends).
+        """
+        referenced = {r.path for r in self.images()}
+        removed = []
+        for path in sorted(self.root.rglob(".*.tmp")):
+            removed.append(path)
+        folder = self.root / "images"
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and path.relative_to(self.root).as_posix() not in referenced:
+                    removed.append(path)
+        with fileio.output_errors(self.root):
+            for path in dict.fromkeys(removed):
+                path.unlink(missing_ok=True)
+        return [p.relative_to(self.root).as_posix() for p in dict.fromkeys(removed)]
 
     def load_image(self, record: ImageRecord) -> Image.Image:
         """Decode a stored image to RGB; a missing or corrupt file raises naming the path."""

@@ -86,11 +86,24 @@ def check_inputs(spec: AuditSpec, prompts: list[Prompt]) -> None:
 
 
 def finish_run(store: RunStore, prompts: int) -> None:
-    """Record the run as done with its counts (before the report, so the report shows it)."""
+    """Record the run as done with its counts and the host it ran on (before the report, so the
+    report shows it).
+
+    First removes what killed runs left behind (``RunStore.sweep``): every shard is committed by
+    now, so a temporary file or an image no record points to is garbage. A rerun that changes
+    nothing writes nothing (the host keeps what an earlier run of it recorded about torch when
+    this process did not load torch), so the report's inputs stay the same.
+    """
+    from t2iaudit.run.provenance import host_info
+
+    store.sweep()
     counts = {"prompts": prompts, "images": store.count(IMAGES), "judgements": store.count(JUDGEMENTS)}
     manifest = store.read_manifest() or {}
-    if manifest.get("status") != "done" or manifest.get("counts") != counts:  # a rerun changes nothing
-        update_manifest(store, status="done", counts=counts)
+    host = host_info()  # now with torch's threads and GPU
+    if "torch_threads" not in host:  # this process ran no model: keep what the run that did recorded
+        host = {**(manifest.get("host") or {}), **host}
+    if (manifest.get("status"), manifest.get("counts"), manifest.get("host")) != ("done", counts, host):
+        update_manifest(store, status="done", counts=counts, host=host)
 
 
 def run_audit(

@@ -12,8 +12,9 @@
 
 The in-process loop (``generate_images``) runs the shards one after another, writing and
 committing each on a writer thread while the model makes the next; a Prefect flow maps them
-over a task runner and commits as they finish. Seeds derive from (audit seed, model,
-prompt, replicate), so how the work is sharded never changes an image.
+over a task runner and commits as they finish. Seeds derive from (audit seed, model, prompt,
+replicate), so how the work is sharded never changes an image; a debiased prompt's image takes
+its parent's seed (``t2iaudit.generators.base.image_seed``).
 """
 
 from __future__ import annotations
@@ -139,13 +140,15 @@ class MadeImages:
 
 def make_images(shard: GenerationShard, spec: AuditSpec, prompts: dict[str, Prompt], gen: Generator) -> MadeImages:
     """Run the model over the shard's requests (the part of a shard that needs the model)."""
-    from t2iaudit.generators.base import GenerationRequest, derive_seed
+    from t2iaudit.generators.base import GenerationRequest, image_seed
 
     entry = _entry(spec, shard.model_id)
     made: list[tuple[GenerationRequest, GeneratedImage]] = []
     t0 = time.perf_counter()
     for batch in batched(shard.items, gen.batch_size):
-        reqs = [GenerationRequest(prompts[pid], r, derive_seed(spec.seed, entry.id, pid, r)) for pid, r in batch]
+        reqs = [
+            GenerationRequest(prompts[pid], r, image_seed(spec.seed, entry.id, prompts[pid], r)) for pid, r in batch
+        ]
         made += zip(reqs, gen.generate(reqs))
     seconds = time.perf_counter() - t0
     describe = {"generator": entry.generator, "config_hash": entry.config_hash(), **gen.describe()}

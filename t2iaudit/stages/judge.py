@@ -1,12 +1,13 @@
 """The judge stage as plan -> run shard -> commit (see ``t2iaudit.stages.generate``).
 
 - ``plan_judging`` lists, per batch of images and judge, the images the judge has not answered
-  (an answer recorded as a transient failure counts as not answered: ``judged_pairs``).
+  (an answer recorded as a transient failure, or missing for some attribute, counts as not
+  answered: ``JudgedSet``).
 - ``run_judge_shard`` loads the judge (once per process, ``judge_for``), decodes the shard's
   images (or takes them decoded: the in-process loop decodes each batch once for every judge)
   and returns the judgements.
 - ``commit_judging`` is the one writer: it records the judge in the manifest, appends the
-  judgements of pairs not already final, and the shard's time in ``timings.jsonl``
+  judgements not already final, and the shard's time in ``timings.jsonl``
   (``commit_judge_batch`` does it for every judge's shard of one image batch in one write).
 - ``calibrate_judges`` labels each judge's calibration set once (J3, ``t2iaudit.calibration``).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,34 +50,76 @@ class JudgeShard:
         return f"judge/{self.judge_id.split('#', 1)[0]}/{self.index:05d}"
 
 
-def judged_pairs(judgements: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """(image, judge) pairs that are done: the latest judgement of every attribute is final.
+class JudgedSet:
+    """What is judged already: the latest answer per (image, judge, attribute), and which
+    (image, judge) pairs are done. Behaves as the set of done pairs (``(image, judge) in done``).
 
-    An answer recorded as a transient failure (``types.TRANSIENT``) leaves its pair pending, so
-    the next run asks again; the new judgements are appended and supersede the old ones (the
-    metrics keep the last judgement per image, judge and attribute).
+    A pair is done when every attribute the judge declares has an answer and none is a transient
+    failure (``types.TRANSIENT``): a transient answer leaves the pair pending, so the next run asks
+    again and the new judgements supersede the old (the metrics keep the last judgement per image,
+    judge and attribute). A pair with some attributes missing (a batch whose append was cut short
+    by a crash) is pending too, and only its missing answers are committed again. Without
+    ``declared``, a judge's attributes are those seen in its judgements.
     """
-    latest: dict[tuple[str, str, str], bool] = {}
-    for d in judgements:
-        latest[d["image_id"], d["judge_id"], d.get("attribute", "")] = is_transient(d.get("raw"))
-    done: set[tuple[str, str]] = set()
-    retry: set[tuple[str, str]] = set()
-    for (image, judge, _), transient in latest.items():
-        (retry if transient else done).add((image, judge))
-    return done - retry
+
+    def __init__(self, judgements: Iterable[Any] = (), declared: Mapping[str, Iterable[str]] | None = None) -> None:
+        self._declared = {judge: frozenset(attrs) for judge, attrs in (declared or {}).items()}
+        self._seen: dict[str, set[str]] = {}
+        self._answers: dict[tuple[str, str], dict[str, bool]] = {}
+        """(image, judge) -> attribute -> whether its latest answer is final (not transient)."""
+        self.add(judgements)
+
+    def add(self, judgements: Iterable[Any]) -> None:
+        """Record judgements (records or their JSON dicts), later ones superseding earlier ones."""
+        for j in judgements:
+            d = (
+                j
+                if isinstance(j, Mapping)
+                else {"image_id": j.image_id, "judge_id": j.judge_id, "attribute": j.attribute, "raw": j.raw}
+            )
+            attribute = d.get("attribute", "")
+            self._answers.setdefault((d["image_id"], d["judge_id"]), {})[attribute] = not is_transient(d.get("raw"))
+            self._seen.setdefault(d["judge_id"], set()).add(attribute)
+
+    def __contains__(self, pair: object) -> bool:
+        answers = self._answers.get(pair) if isinstance(pair, tuple) else None
+        if not answers or not all(answers.values()):
+            return False
+        needed = self._declared.get(pair[1]) or self._seen.get(pair[1], set())  # type: ignore[index]
+        return all(answers.get(a, False) for a in needed)
+
+    def wanted(self, judgement: Judgement) -> bool:
+        """Whether committing ``judgement`` adds something: its pair is not done, and its own
+        attribute has no final answer unless the pair is being asked again after a transient one."""
+        pair = (judgement.image_id, judgement.judge_id)
+        if pair in self:
+            return False
+        answers = self._answers.get(pair, {})
+        return not answers.get(judgement.attribute, False) or not all(answers.values())
+
+
+def judged_pairs(judgements: Iterable[Any], declared: Mapping[str, Iterable[str]] | None = None) -> JudgedSet:
+    """The (image, judge) pairs that are done (see ``JudgedSet``); ``declared`` maps judge id ->
+    the attributes it declares."""
+    return JudgedSet(judgements, declared)
+
+
+def declared_attributes(configs: Iterable[JudgeConfig]) -> dict[str, list[str]]:
+    """Judge id -> the attributes its YAML declares (every image gets one answer for each)."""
+    return {c.judge_id(): list(c.declared_labels()) for c in configs}
 
 
 def plan_judging(
-    store: RunStore, spec: AuditSpec, shard_size: int | None = None, done: set[tuple[str, str]] | None = None
+    store: RunStore, spec: AuditSpec, shard_size: int | None = None, done: JudgedSet | None = None
 ) -> list[JudgeShard]:
     """Every (judge, image batch) with work, in batch order (default size ``judge_batch_size``).
 
-    ``done``: ``judged_pairs`` of ``judgements.jsonl`` when the caller has them already.
+    ``done``: ``judged_pairs`` of ``judgements.jsonl`` when the caller has read it already.
     """
     from t2iaudit.judges.loader import load_judge_config
 
     configs = [load_judge_config(j) for j in spec.judges]
-    have = judged_pairs(store.read(JUDGEMENTS)) if done is None else done
+    have = judged_pairs(store.read(JUDGEMENTS), declared_attributes(configs)) if done is None else done
     images = store.images()
     pending = {c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs}
     todo = [im for im in images if any(im.image_id in p for p in pending.values())]
@@ -109,8 +153,7 @@ def build_judge(spec: AuditSpec, name: str) -> tuple[JudgeConfig, Judge]:
 
     config = load_judge_config(name)
     cache = Path(spec.model_cache) if spec.model_cache else None
-    # ``auto`` is resolved by the judges that load a torch model (others never import torch).
-    return config, build(config, JudgeContext(device=spec.judge_device, model_cache=cache))
+    return config, build(config, JudgeContext(device=judge_device(spec.judge_device), model_cache=cache))
 
 
 def judge_for(spec: AuditSpec, name: str) -> Judge:
@@ -181,14 +224,26 @@ def run_judge_shard(
     )
 
 
-def commit_judging(store: RunStore, result: ShardResult, done: set[tuple[str, str]] | None = None) -> int:
-    """Commit a shard's judgements (the one writer); pairs already final are not added twice."""
+def commit_judging(store: RunStore, result: ShardResult, done: JudgedSet | None = None) -> int:
+    """Commit a shard's judgements (the one writer); answers already final are not added twice.
+
+    Args:
+        store: The run directory.
+        result: What ``run_judge_shard`` returned.
+        done: What is judged (``judged_pairs``; kept up to date here); read when None.
+    """
     return commit_judge_batch(store, [result], done)
 
 
-def commit_judge_batch(store: RunStore, results: list[ShardResult], done: set[tuple[str, str]] | None = None) -> int:
-    """Commit the shards of one image batch (one per judge) together: one append of their
-    judgements and one of their timings, each fsynced once. Returns judgements added."""
+def commit_judge_batch(store: RunStore, results: list[ShardResult], done: JudgedSet | None = None) -> int:
+    """Commit the shards of one image batch (at most one per judge) together: one append of their
+    judgements and one of their timings. Returns the judgements added.
+
+    Args:
+        store: The run directory.
+        results: What ``run_judge_shard`` returned for each judge of the batch.
+        done: What is judged (``judged_pairs``; kept up to date here); read when None.
+    """
     from t2iaudit.run import provenance
 
     final = done if done is not None else judged_pairs(store.read(JUDGEMENTS))
@@ -198,8 +253,8 @@ def commit_judge_batch(store: RunStore, results: list[ShardResult], done: set[tu
         update_manifest(store, judges=describe)
     new: list[Judgement] = []
     timings = []
-    for result in results:
-        mine = [j for j in result.records if (j.image_id, j.judge_id) not in final]
+    for result in results:  # one shard per judge: their pairs differ, so none decides another's
+        mine = [j for j in result.records if final.wanted(j)]
         new += mine
         timing = Timing(
             stage="judge",
@@ -212,7 +267,7 @@ def commit_judge_batch(store: RunStore, results: list[ShardResult], done: set[tu
         )
         timings.append(timing)
     added = store.append_judgements(new)
-    final.update((j.image_id, j.judge_id) for j in new if not is_transient(j.raw))
+    final.add(new)
     store.append(TIMINGS, timings)
     return added
 
@@ -246,9 +301,11 @@ def judge_images(store: RunStore, spec: AuditSpec, progress: Progress | None = N
     A judge is only loaded when it has work; the images of a batch are decoded once and shared
     by every judge; each judge's labels for a batch are committed in one write.
     """
+    from t2iaudit.judges.loader import load_judge_config
+
     progress = progress or NullProgress()
     with stage_status(store, "judge") as counts:
-        done = judged_pairs(store.read(JUDGEMENTS))
+        done = judged_pairs(store.read(JUDGEMENTS), declared_attributes(load_judge_config(j) for j in spec.judges))
         shards = plan_judging(store, spec, done=done)
         judges = {name: build_judge(spec, name)[1] for name in dict.fromkeys(s.judge for s in shards)}
         by_batch: dict[int, list[JudgeShard]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -262,3 +263,67 @@ def test_serve_command_starts_uvicorn_on_loopback():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_every_v1_route_refuses_requests_without_the_key(engine):
+    """Each route under /v1 (including any added later) depends on the key; /healthz and the
+    schema stay open. The key is never in an answer, the schema or the docs page."""
+    from fastapi.routing import APIRoute
+
+    app = create_app(engine, ServiceSettings(api_key=KEY))
+    routes = [(m, r.path) for r in app.routes if isinstance(r, APIRoute) for m in r.methods]
+    v1 = [(m, p) for m, p in routes if p.startswith("/v1/")]
+    assert len(v1) >= 3
+    with TestClient(app) as client:
+        for method, path in v1:
+            body = {"requests": [PLAN]} if path.endswith(":batch") else PLAN
+            for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": KEY}, {"X-API-Key": KEY}):
+                r = client.request(method, path, json=body, headers=headers)
+                assert r.status_code == 401 and KEY not in r.text, (method, path, headers)
+            assert client.request(method, path, json=body, headers=AUTH).status_code == 200, (method, path)
+        for path in ("/healthz", "/openapi.json", "/docs"):
+            r = client.get(path)
+            assert r.status_code == 200 and KEY not in r.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**PLAN, "prompt": KEY * 200},  # too long
+        {**PLAN, "n": KEY},  # not a number
+        {**PLAN, "seed": {"key": KEY}},
+        {**PLAN, KEY: 1},  # an unknown field named like the key
+        {**PLAN, "profile": KEY + "/../x"},
+    ],
+)
+def test_validation_errors_echo_no_input_value(engine, body):
+    """422 answers say where and what, never the value sent (it may hold a secret)."""
+    with TestClient(create_app(engine, ServiceSettings(api_key=KEY))) as client:
+        r = client.post("/v1/debias/plan", json=body, headers=AUTH)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert all(set(d) <= {"type", "loc", "msg"} for d in detail)
+    assert KEY not in json.dumps([{k: v for k, v in d.items() if k != "loc"} for d in detail])
+
+
+def test_the_key_comes_from_the_environment_and_stays_out_of_reprs(engine, monkeypatch):
+    monkeypatch.setenv("T2IAUDIT_API_KEY", KEY)
+    settings = ServiceSettings.from_env()
+    assert settings.api_key == KEY and KEY not in repr(settings) and KEY not in str(settings)
+    with TestClient(create_app(engine, settings)) as client:
+        assert client.post("/v1/debias/plan", json=PLAN).status_code == 401
+        assert client.post("/v1/debias/plan", json=PLAN, headers=AUTH).status_code == 200
+    monkeypatch.delenv("T2IAUDIT_API_KEY")
+    assert ServiceSettings.from_env().api_key is None  # no key set: the routes are open, as documented
+
+
+def test_a_crash_logs_the_trace_on_the_server_but_answers_without_it(caplog):
+    class Broken(DebiasEngine):
+        def plan(self, request):
+            raise RuntimeError(f"internal state with {KEY}")
+
+    with TestClient(create_app(Broken(), ServiceSettings(api_key=KEY)), raise_server_exceptions=False) as client:
+        r = client.post("/v1/debias/plan", json=PLAN, headers=AUTH)
+    assert (r.status_code, r.json()) == (500, {"detail": "internal server error"})
+    assert "RuntimeError" in caplog.text  # the operator sees what happened
+    assert f"Bearer {KEY}" not in caplog.text  # but not the caller's credentials

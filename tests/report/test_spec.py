@@ -36,7 +36,7 @@ def test_primary_judges_and_report_options_load(tmp_path: Path):
     [
         ("primary_judges: {gender: clip-gender}\n", "primary_judges.gender", "not one of this spec's judges"),
         ("report: {max_unknown_rate: 2}\n", "report.max_unknown_rate", "less than or equal to 1"),
-        ("report: {thumbnails: 3}\n", "report.thumbnails", "Extra inputs"),
+        ("report: {thumbnails: 3}\n", "report.thumbnails", "unknown key 'thumbnails'; did you mean 'thumbnail_px'?"),
     ],
 )
 def test_bad_report_settings_name_the_field(tmp_path: Path, extra: str, field: str, message: str):

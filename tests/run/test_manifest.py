@@ -81,3 +81,42 @@ def test_a_version_1_run_directory_opens_and_upgrades(tmp_path: Path):
         m for m in shares if m["metric"] == "share" and m["params"]["label"] == "female" and "prompt_id" in m["scope"]
     ]
     assert female and female[0]["value"] == 2 / 3 and female[0]["n_unknown"] == 1
+
+
+def _stages(spec, out: Path) -> Path:
+    from t2iaudit import stages
+    from t2iaudit.run.lifecycle import open_run
+
+    store = open_run(spec, out)
+    prompts = stages.expand_prompts(spec)
+    stages.generate_images(store, spec, prompts)
+    stages.judge_images(store, spec)
+    stages.compute_metrics(store, spec)
+    stages.finish_run(store, len(prompts))
+    return out
+
+
+def test_the_manifest_alone_repeats_the_run_byte_for_byte(tmp_path: Path):
+    """The manifest records what a run needs to be repeated: the resolved spec (prompt sets,
+    models with their options, judges, seed, replicates, metric options), package versions, the
+    git commit and the host. Running its spec into a new folder gives the same bytes."""
+    import subprocess
+
+    from t2iaudit.spec import AuditSpec, load_spec
+    from tests.conftest import REPO
+    from tests.helpers import BALANCED, SKEWED
+
+    spec = load_spec(fake_spec(tmp_path, models={"fair": BALANCED, "skewed": SKEWED}, judge_device="cpu"))
+    first = _stages(spec, tmp_path / "first")
+    manifest = json.loads((first / "manifest.json").read_text())
+    again = _stages(AuditSpec.model_validate(manifest["spec"]), tmp_path / "again")
+    for name in ("images.jsonl", "judgements.jsonl", "metrics.jsonl"):
+        assert (first / name).read_bytes() == (again / name).read_bytes(), name
+    assert manifest["seed"] == manifest["spec"]["seed"] == 0 and manifest["spec"]["replicates"] == 3
+    assert {"t2iaudit", "numpy", "pillow", "pandas", "scipy", "pydantic"} <= set(manifest["packages"])
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert manifest["git"]["commit"] == head and isinstance(manifest["git"]["dirty"], bool)
+    assert {"python", "platform", "cpu", "cpu_count"} <= set(manifest["host"])
+    assert {m: r["revision"] for m, r in manifest["models"].items()} == {"fair": "fake-1", "skewed": "fake-1"}
+    assert [j["revision"] for j in manifest["judges"].values()] == ["fake-1"]
+    assert [j["config"]["unknown_rate"] for j in manifest["judges"].values()] == [0.1]  # the judge YAML as run

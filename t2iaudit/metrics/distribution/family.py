@@ -64,6 +64,9 @@ def _reference_matrix(
             vec = np.array([dists[a].get(x.split("*")[0], 0.0) * dists[b].get(x.split("*")[1], 0.0) for x in labels])
         else:
             return np.full(len(labels), np.nan)
+        # A share below zero is read as zero: the shipped BIGbench table copies two from its source
+        # (Fashion Designer's older: -0.0255, Swimmer's: -6e-17), which crashed the interval sampling.
+        vec = np.clip(vec, 0.0, None)
         total = vec.sum()
         return vec / total if total > 0 else np.full(len(labels), np.nan)
 

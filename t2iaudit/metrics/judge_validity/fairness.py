@@ -245,7 +245,8 @@ def fairness_family(table: JudgementTable, options: MetricsOptions) -> list[Metr
             )
             if per_prompt.empty:
                 continue
-            content = per_prompt[slots].astype(str).agg("|".join, axis=1) if slots else "all"
+            # fillna: a slot another template of the run has is missing here (pandas 3 keeps NaN in astype(str)).
+            content = per_prompt[slots].fillna("").astype(str).agg("|".join, axis=1) if slots else "all"
             per_prompt = per_prompt.assign(content=content)
             result = judge_fairness(
                 per_prompt,

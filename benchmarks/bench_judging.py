@@ -27,7 +27,7 @@ import statistics
 import time
 from pathlib import Path
 
-from t2iaudit.generators.base import GenerationRequest, derive_seed
+from t2iaudit.generators.base import GenerationRequest, image_seed
 from t2iaudit.judges.base import JudgeInput
 from t2iaudit.spec import load_spec
 from t2iaudit.stages import expand_prompts
@@ -48,7 +48,7 @@ def main() -> None:
     entry = spec.models[0]
     prompts = expand_prompts(spec)
     pairs = [(prompts[i % len(prompts)], i // len(prompts)) for i in range(args.images)]
-    requests = [GenerationRequest(p, r, derive_seed(spec.seed, entry.id, p.prompt_id, r)) for p, r in pairs]
+    requests = [GenerationRequest(p, r, image_seed(spec.seed, entry.id, p, r)) for p, r in pairs]
     gen = build_generator(spec, entry.id)
     gen.generate(requests[: gen.batch_size])  # warm-up
     gen_times = []

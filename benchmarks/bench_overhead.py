@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from t2iaudit.generators.base import GenerationRequest, derive_seed
+from t2iaudit.generators.base import GenerationRequest, image_seed
 from t2iaudit.generators.diffusers import DiffusersConfig, DiffusersGenerator
 from t2iaudit.spec import AuditSpec
 
@@ -159,7 +159,7 @@ def main() -> None:
 
     prompts = expand_prompts(spec)
     requests = [
-        GenerationRequest(p, r, derive_seed(spec.seed, MODEL_ID, p.prompt_id, r)) for p in prompts for r in (0, 1)
+        GenerationRequest(p, r, image_seed(spec.seed, MODEL_ID, p, r)) for p in prompts for r in (0, 1)
     ]
     batches = [requests[i : i + args.batch_size] for i in range(0, len(requests), args.batch_size)]
     n = len(requests)

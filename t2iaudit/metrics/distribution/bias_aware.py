@@ -13,10 +13,9 @@ The expected plug-in is ``E M_hat = M + mean_j b(theta_j, m_j)`` where the bias
 ``theta``. For every prompt the bias is bounded over a plausible set of ``theta_j``: the Jeffreys
 posterior mean, a few posterior draws, and the metric's kink points (uniform, each reference)
 pulled into the ``region`` (default 95%) likelihood-ratio confidence region; each bias is a
-Monte Carlo mean (``candidates``). With the noise quantiles ``[e_lo, e_hi]`` of
-``M_hat - E M_hat`` from a within-prompt bootstrap at the Jeffreys posterior means (never
-degenerate, unlike a bootstrap at ``p_hat`` when a prompt's images all got one label), the
-interval is
+Monte Carlo mean. With the noise quantiles ``[e_lo, e_hi]`` of ``M_hat - E M_hat`` from a
+within-prompt bootstrap at the Jeffreys posterior means (never degenerate, unlike a bootstrap
+at ``p_hat`` when a prompt's images all got one label), the interval is
 
     [M_hat - e_hi - mean_j b_max_j,  M_hat - e_lo - mean_j b_min_j]
 
@@ -27,11 +26,6 @@ form. With ``prompt_population`` the noise band is a Student-t interval over pro
 per-prompt plug-in values. Coverage is shown by simulation (``benchmarks/bench_coverage.py``,
 ``tests/metrics/test_coverage.py``). The bias-corrected estimate ``M_hat - mean_j E_post b(theta_j)``
 (the bias averaged over posterior draws) is reported beside the plug-in.
-
-The bootstrap of the mean over prompts reuses the Monte Carlo draws at the Jeffreys means:
-prompts are independent, so a resample of ``M_hat`` takes one of each prompt's draws, paired at
-random across prompts, each draw used equally often (``max(bias_draws, resamples / P)`` draws
-per prompt; with one prompt that is exactly a bootstrap of ``resamples`` draws).
 """
 
 from __future__ import annotations
@@ -44,16 +38,18 @@ import numpy as np
 from scipy import stats as sps
 
 from t2iaudit.metrics import stats
-from t2iaudit.metrics.distribution.candidates import Evaluate, Key, Summary, as_matrix, candidates, summarise
 from t2iaudit.metrics.stats import nanmean, no_empty_warnings, percentile_interval
 
+Key = tuple[str, str]
+Evaluate = Callable[[np.ndarray, dict[str, np.ndarray]], dict[Key, np.ndarray]]
+"""Counts ``(..., P, K + 1)`` (last column unknown) and reference rows ``{name: (P, K)}`` ->
+per-prompt metric values ``{(reference or "", metric): (..., P)}`` (``(..., P, K)`` for shares)."""
 Pooled = Callable[[np.ndarray], np.ndarray]
 """Pooled valid counts ``(..., K)`` -> the pooled metric ``(...)``."""
 Estimand = Literal["audited_prompts", "prompt_population"]
 METHOD = "bias-aware (Armstrong & Kolesar 2020): bootstrap noise at Jeffreys means + Monte Carlo bias bounds"
 CHUNK = 3_000_000
 """Count-array elements per chunk of prompts (bounds memory)."""
-BOUNDS = ("shift_hi", "shift_lo", "bias_max", "bias_min", "bias_post", "var_max", "var_mean")
 
 
 @dataclass(frozen=True)
@@ -84,6 +80,58 @@ class Intervals:
     corrected: dict[Key, np.ndarray] = field(default_factory=dict)
 
 
+def _as_matrix(v: np.ndarray, lead: int) -> np.ndarray:
+    """Values ``(lead..., P)`` or ``(lead..., P, L)`` -> ``(lead..., P, L)``."""
+    return v[..., None] if v.ndim == lead + 1 else v
+
+
+def _deviance(theta: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Likelihood-ratio statistic ``G = 2 sum_k c_k ln(c_k / (m theta_k))`` of ``theta`` given counts."""
+    m = counts.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(counts > 0, counts * np.log(counts / (m * theta)), 0.0)
+    return 2.0 * np.nan_to_num(terms.sum(axis=-1), nan=np.inf, posinf=np.inf)
+
+
+def _pull_into_region(start: np.ndarray, target: np.ndarray, counts: np.ndarray, level: float) -> np.ndarray:
+    """Furthest point from ``start`` towards ``target`` with deviance <= ``level`` (per row).
+
+    The deviance is convex in theta, so the points of a segment inside the region form an
+    interval holding ``start`` (the Jeffreys mean, near the maximum likelihood): bisection.
+    """
+    ok_target = _deviance(target, counts) <= level
+    lo = np.zeros(len(start))
+    hi = np.ones(len(start))
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        inside = _deviance(start + mid[:, None] * (target - start), counts) <= level
+        lo = np.where(inside, mid, lo)
+        hi = np.where(inside, hi, mid)
+    t = np.where(ok_target, 1.0, lo)
+    return start + t[:, None] * (target - start)
+
+
+def candidates(counts: np.ndarray, kinks: list[np.ndarray], settings: Settings, rng: np.random.Generator) -> np.ndarray:
+    """Plausible ``theta`` for each prompt, ``(C, P, K + 1)``: Jeffreys mean, posterior draws, kinks.
+
+    Kinks are points over the K valid labels (NaN rows: not applicable; the Jeffreys mean is
+    used instead); they keep the prompt's unknown share and are pulled into the likelihood-ratio
+    confidence region of level ``settings.region`` (Wilks: deviance <= chi2 quantile, K df).
+    """
+    alpha = counts + 0.5
+    mean = alpha / alpha.sum(axis=-1, keepdims=True)
+    draws = stats.jeffreys_draws(counts, settings.posterior_candidates, rng)
+    level = float(sps.chi2.ppf(settings.region, counts.shape[-1] - 1))
+    out = [mean, *draws]
+    unknown = mean[:, -1:]
+    for kink in kinks:
+        target = np.concatenate([kink * (1.0 - unknown), unknown], axis=1)
+        usable = np.isfinite(target).all(axis=1)
+        target = np.where(usable[:, None], target, mean)
+        out.append(_pull_into_region(mean, target, counts, level))
+    return np.stack(out)
+
+
 @dataclass
 class _Bounds:
     """What the candidates of each prompt say about a metric, ``(P, L)`` arrays."""
@@ -99,42 +147,43 @@ class _Bounds:
     var_max: np.ndarray
     """Largest variance of the plug-in over the candidates."""
     var_mean: np.ndarray
-    """Variance of the plug-in at the Jeffreys mean."""
+    """Variance of the plug-in at the Jeffreys mean (candidate 0)."""
 
 
-def _combine(mean: Summary, posterior: Summary, kinks: list[tuple[np.ndarray, Summary]], width: int) -> _Bounds:
-    """Extremes over one slice's candidates: the mean ``(P, L)``, posterior draws ``(D, P, L)``
-    and each kink's distinct rows ``(rows, L)`` at prompt indices ``rows``."""
-    var_max = np.fmax(mean.var, np.fmax.reduce(posterior.var, axis=0)) if len(posterior.var) else mean.var.copy()
-    for rows, s in kinks:
-        var_max[rows] = np.fmax(var_max[rows], s.var)
-    if mean.bias is None:  # linear: unbiased, no shifts
-        zero = np.zeros((len(mean.var), width))
-        return _Bounds(zero, zero, zero, zero, zero, var_max, mean.var)
-    assert mean.shift_hi is not None and mean.shift_lo is not None
-    assert posterior.shift_hi is not None and posterior.shift_lo is not None and posterior.bias is not None
-    ext = {
-        "shift_hi": (np.fmax, mean.shift_hi, posterior.shift_hi),
-        "shift_lo": (np.fmin, mean.shift_lo, posterior.shift_lo),
-        "bias_max": (np.fmax, mean.bias, posterior.bias),
-        "bias_min": (np.fmin, mean.bias, posterior.bias),
-    }
+def candidate_bounds(
+    theta: np.ndarray,
+    m: np.ndarray,
+    refs: dict[str, np.ndarray],
+    evaluate: Evaluate,
+    draws: int,
+    posterior: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> dict[Key, _Bounds]:
+    """Monte Carlo sampling distribution of each plug-in at candidate ``theta`` ``(C, P, K + 1)``."""
+    shape = (draws, *theta.shape[:2])
+    sample = rng.multinomial(np.broadcast_to(m, shape), np.broadcast_to(theta, (*shape, theta.shape[-1])))
+    values = evaluate(sample.astype(np.float64), refs)
+    exact = evaluate(theta * m[:, None], refs)
     out = {}
-    for name, (op, first, draws) in ext.items():
-        acc = op(first, op.reduce(draws, axis=0)) if len(draws) else first.copy()
-        for rows, s in kinks:
-            value = {"shift_hi": s.shift_hi, "shift_lo": s.shift_lo}.get(name, s.bias)
-            acc[rows] = op(acc[rows], value)
-        out[name] = acc
+    post = slice(1, 1 + posterior)
     with no_empty_warnings():
-        post = np.nanmean(posterior.bias, axis=0) if len(posterior.bias) else np.zeros_like(mean.bias)
-    return _Bounds(out["shift_hi"], out["shift_lo"], out["bias_max"], out["bias_min"], post, var_max, mean.var)
-
-
-def _balanced_draws(resamples: int, draws: int, prompts: int, rng: np.random.Generator) -> np.ndarray:
-    """``(B, P)`` draw indices: per prompt a random order of the draws, each used equally often."""
-    column = np.arange(resamples) % draws
-    return rng.permuted(np.broadcast_to(column[:, None], (resamples, prompts)), axis=0)
+        for key, truth in exact.items():
+            f = _as_matrix(values[key], 2)  # (R, C, P, L)
+            t = _as_matrix(truth, 1)  # (C, P, L)
+            lo, hi = percentile_interval(f, confidence)
+            bias = np.nanmean(f, axis=0) - t
+            var = np.nanvar(f, axis=0)
+            out[key] = _Bounds(
+                shift_hi=np.nanmax(hi - t, axis=0),
+                shift_lo=np.nanmin(lo - t, axis=0),
+                bias_max=np.nanmax(bias, axis=0),
+                bias_min=np.nanmin(bias, axis=0),
+                bias_post=np.nanmean(bias[post], axis=0),
+                var_max=np.nanmax(var, axis=0),
+                var_mean=var[0],
+            )
+    return out
 
 
 def bias_aware_intervals(
@@ -156,7 +205,7 @@ def bias_aware_intervals(
         counts: ``(P, K + 1)`` label counts per prompt, last column unknown.
         refs: Reference rows per name, ``(P, K)`` (NaN rows where a reference does not apply).
         masks: Prompts each reference applies to; ``""`` for reference-free metrics.
-        evaluate: The metrics (see ``Evaluate``); it must keep float32 draws float32.
+        evaluate: The metrics (see ``Evaluate``).
         kinks: Points ``(P, K)`` where the metrics have kinks or extremes besides the
             references' rows (the uniform distribution).
         settings: Resamples, draws, region, estimand.
@@ -168,61 +217,68 @@ def bias_aware_intervals(
     counts = np.asarray(counts, dtype=np.int64)
     n_prompts, width = counts.shape
     m = counts.sum(axis=1)
-    point = {k: as_matrix(v, 0) for k, v in evaluate(counts.astype(np.float64), refs).items()}
+    point = {k: _as_matrix(v, 0) for k, v in evaluate(counts.astype(np.float64), refs).items()}
+    alpha = counts + 0.5
+    theta = alpha / alpha.sum(axis=1, keepdims=True)
     level = settings.confidence
     b = settings.resamples
     keys = list(point)
+    # Noise: bootstrap at the Jeffreys means; per prompt centred quantiles, per mask the mean.
+    num = {k: np.zeros((b, point[k].shape[-1])) for k in keys}
+    den = {k: np.zeros((b, point[k].shape[-1])) for k in keys}
+    pooled_mask = masks[""]
+    pooled_sum = np.zeros((b, width - 1))
     population = settings.estimand == "prompt_population"
     weights: dict[str, np.ndarray | None] = {k: None for k in masks}
     if population:
         weights.update(stats.prompt_multiplicities(masks, b, rng))
-    # Draws at the Jeffreys means: the mean candidate's sampling distribution and the noise band.
-    first = max(settings.bias_draws, -(-b // max(n_prompts, 1)))
-    num = {k: np.zeros((b, point[k].shape[-1])) for k in keys}
-    den = {k: np.zeros((b, point[k].shape[-1])) for k in keys}
-    pooled_sum = np.zeros((b, width - 1))
-    points = [*kinks, *refs.values()]
-    parts: dict[Key, list[_Bounds]] = {k: [] for k in keys}
-    per_prompt = (first + settings.bias_draws * (settings.posterior_candidates + len(points))) * width
-    for sl in stats.chunks(n_prompts, per_prompt, CHUNK):
-        sub_refs = {k: r[sl] for k, r in refs.items()}
-        m_sl = m[sl]
-        c = candidates(counts[sl], [p[sl] for p in points], settings.posterior_candidates, settings.region, rng)
-        at_mean, f0, sample0 = summarise(c.mean, m_sl, sub_refs, evaluate, first, level, rng, linear)
-        m_post = np.broadcast_to(m_sl, c.posterior.shape[:-1])
-        at_post = summarise(c.posterior, m_post, sub_refs, evaluate, settings.bias_draws, level, rng, linear)[0]
-        at_kinks: list[tuple[np.ndarray, dict[Key, Summary]]] = []
-        for q in range(len(c.kinks)):
-            rows = np.flatnonzero(c.distinct[q])
-            if rows.size:
-                kink_refs = {k: r[rows] for k, r in sub_refs.items()}
-                found = summarise(
-                    c.kinks[q][rows], m_sl[rows], kink_refs, evaluate, settings.bias_draws, level, rng, linear
-                )
-                at_kinks.append((rows, found[0]))
+    for sl in stats.chunks(n_prompts, b * width, CHUNK):
+        sample = rng.multinomial(
+            np.broadcast_to(m[sl], (b, sl.stop - sl.start)),
+            np.broadcast_to(theta[sl], (b, sl.stop - sl.start, width)),
+        ).astype(np.float64)
+        values = evaluate(sample, {k: r[sl] for k, r in refs.items()})
         for key in keys:
-            kink_parts = [(rows, found[key]) for rows, found in at_kinks]
-            parts[key].append(_combine(at_mean[key], at_post[key], kink_parts, point[key].shape[-1]))
-        if b and (not population or pooled is not None):
-            idx = _balanced_draws(b, first, sl.stop - sl.start, rng)
-            cols = np.arange(sl.stop - sl.start)[None, :]
-            if not population:
-                for key in keys:
-                    v = f0[key][idx, cols]  # (B, Pc, L)
-                    w = masks[key[0]][sl].astype(np.float32)[None, :, None]
-                    finite = np.isfinite(v)
-                    num[key] += (np.where(finite, v, 0.0) * w).sum(axis=1, dtype=np.float64)
-                    den[key] += (finite * w).sum(axis=1, dtype=np.float64)
-            elif pooled is not None:
-                drawn = weights[""]
-                assert drawn is not None
-                w = masks[""][sl].astype(float)[None, :, None] * drawn[:, sl, None]
-                pooled_sum += (sample0[idx, cols, :-1] * w).sum(axis=1)
+            v = _as_matrix(values[key], 1)  # (B, Pc, L)
+            w = masks[key[0]][sl].astype(float)[None, :, None]
+            drawn = weights[key[0]]
+            if drawn is not None:
+                w = w * drawn[:, sl, None]
+            finite = np.isfinite(v)
+            num[key] += (np.where(finite, v, 0.0) * w).sum(axis=1)
+            den[key] += (finite * w).sum(axis=1)
+        if pooled is not None:
+            w = pooled_mask[sl].astype(float)[None, :, None]
+            drawn = weights[""]
+            if drawn is not None:
+                w = w * drawn[:, sl, None]
+            pooled_sum += (sample[..., :-1] * w).sum(axis=1)
     out = Intervals()
+    # What each prompt's plausible thetas say: bias bounds, quantile shifts, variances.
+    bounds: dict[Key, list[_Bounds]] = {k: [] for k in keys}
+    points = [*kinks, *refs.values()]
+    per_prompt = settings.bias_draws * (1 + settings.posterior_candidates + len(points)) * width
+    for sl in stats.chunks(n_prompts, per_prompt, CHUNK):
+        theta_c = candidates(counts[sl], [p[sl] for p in points], settings, rng)
+        found = candidate_bounds(
+            theta_c,
+            m[sl],
+            {k: r[sl] for k, r in refs.items()},
+            evaluate,
+            settings.bias_draws,
+            settings.posterior_candidates,
+            level,
+            rng,
+        )
+        for key in keys:
+            bounds[key].append(found[key])
     for key in keys:
         low_end, high_end = ranges.get(key[1], (-np.inf, np.inf))
         v = point[key]
-        bd = _Bounds(*(np.concatenate([getattr(x, f) for x in parts[key]]) for f in BOUNDS))
+        bd = _Bounds(*(np.concatenate([getattr(x, f) for x in bounds[key]]) for f in _Bounds.__dataclass_fields__))
+        if key[1] in linear:  # unbiased: the Monte Carlo bias would only add noise
+            zero = np.zeros_like(v)
+            bd = _Bounds(zero, zero, zero, zero, zero, bd.var_max, bd.var_mean)
         if settings.per_prompt and key[1] not in linear:
             out.prompt[key] = _finish(v - bd.shift_hi, v - bd.shift_lo, v, low_end, high_end)
             out.prompt_corrected[key] = np.clip(v - bd.bias_post, low_end, high_end)
@@ -254,7 +310,7 @@ def bias_aware_intervals(
         out.aggregate[key] = _finish(lo, hi, agg, low_end, high_end)
         out.corrected[key] = np.clip(agg - mean(bd.bias_post), low_end, high_end)
     if pooled is not None:
-        _pooled_interval(out, counts[masks[""]], pooled, pooled_sum, settings, rng, ranges)
+        _pooled_interval(out, counts[pooled_mask], pooled, pooled_sum, settings, rng, ranges)
     return out
 
 
@@ -290,17 +346,11 @@ def _pooled_interval(
         return {key: fn(c[..., :-1])}
 
     k = total.shape[1] - 1
-    c = candidates(total, [np.full((1, k), 1.0 / k)], settings.posterior_candidates, settings.region, rng)
-    theta = np.concatenate([c.mean[None], c.posterior, c.kinks[c.distinct[:, 0]]])  # (C, 1, K + 1)
+    theta = candidates(total, [np.full((1, k), 1.0 / k)], settings, rng)
     draws = max(400, settings.bias_draws)
-    m = np.broadcast_to(total.sum(axis=1), theta.shape[:-1])
-    s = summarise(theta, m, {}, evaluate, draws, settings.confidence, rng, ())[0][key]
-    assert s.shift_hi is not None and s.shift_lo is not None and s.bias is not None
-    post = slice(1, 1 + len(c.posterior))
-    with no_empty_warnings():
-        shift_hi, shift_lo = np.nanmax(s.shift_hi, axis=0), np.nanmin(s.shift_lo, axis=0)
-        bias_max, bias_min = np.nanmax(s.bias, axis=0), np.nanmin(s.bias, axis=0)
-        bias_post = np.nanmean(s.bias[post], axis=0)
+    bd = candidate_bounds(
+        theta, total.sum(axis=1), {}, evaluate, draws, settings.posterior_candidates, settings.confidence, rng
+    )[key]
     v = value[:, None]
     if settings.estimand == "prompt_population":
         # The pooled distribution's two-stage bootstrap (prompts, then images), its deviations
@@ -309,15 +359,15 @@ def _pooled_interval(
         # reflected one, which falls short on the side of a minimum, e.g. severity near uniform).
         share = pooled_sum / np.maximum(pooled_sum.sum(axis=1, keepdims=True), 1e-300)
         center = total[0, :-1] / max(float(total[0, :-1].sum()), 1e-300)
-        drawn = center + stats.small_sample_scale(len(counts), settings.confidence) * (share - center)
-        q_lo, q_hi = percentile_interval(np.asarray(fn(np.clip(drawn, 0.0, None))), settings.confidence)
+        draws = center + stats.small_sample_scale(len(counts), settings.confidence) * (share - center)
+        q_lo, q_hi = percentile_interval(np.asarray(fn(np.clip(draws, 0.0, None))), settings.confidence)
         # Hulled with the audited-prompts interval: when prompts barely differ (every prompt
         # uniform) the resampled distributions all sit away from the metric's minimum.
-        lo = np.fmin(np.array([[q_lo]]) - bias_max, v - shift_hi)
-        hi = np.fmax(np.array([[q_hi]]) - bias_min, v - shift_lo)
+        lo = np.fmin(np.array([[q_lo]]) - bd.bias_max, v - bd.shift_hi)
+        hi = np.fmax(np.array([[q_hi]]) - bd.bias_min, v - bd.shift_lo)
     else:
-        lo, hi = v - shift_hi, v - shift_lo
+        lo, hi = v - bd.shift_hi, v - bd.shift_lo
     low_end, high_end = ranges.get(metric, (-np.inf, np.inf))
     lo, hi = _finish(lo[:, 0], hi[:, 0], value, low_end, high_end)
     out.aggregate[key] = (lo, hi)
-    out.corrected[key] = np.clip(value - bias_post[:, 0], low_end, high_end)
+    out.corrected[key] = np.clip(value - bd.bias_post[:, 0], low_end, high_end)

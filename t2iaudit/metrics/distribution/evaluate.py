@@ -87,12 +87,7 @@ class Evaluated:
 def evaluate(
     counts: np.ndarray, refs: dict[str, np.ndarray], roles: Roles, options: MetricsOptions
 ) -> dict[Key, np.ndarray]:
-    """All wanted metrics on counts ``(..., P, K+1)``; keys ``(reference or "", metric)``.
-
-    Float32 counts (Monte Carlo draws) are evaluated in float32, anything else in float64. The
-    D9 metrics against one reference share ``p - r`` and ``|p - r|``, with the same arithmetic
-    as ``formulas``.
-    """
+    """All wanted metrics on counts ``(..., P, K+1)``; keys ``(reference or "", metric)``."""
     n, u = counts[..., :-1], counts[..., -1]
     p = dist.proportions(n)
     out: dict[Key, np.ndarray] = {}
@@ -116,32 +111,23 @@ def evaluate(
             out["", "D9_entropy"] = dist.normalized_entropy(p)
         if want("D9_pairwise_gap"):
             out["", "D9_pairwise_gap"] = dist.pairwise_gap(p)
-    amplification = any(want(m) for m in AMPLIFICATION)
     for name, r in refs.items():
-        r = r.astype(p.dtype, copy=False)
-        d = p - r
-        gap = np.abs(d)
-        if want("D9_tv"):
-            out[name, "D9_tv"] = 0.5 * gap.sum(axis=-1)  # formulas.total_variation
-        if want("D9_kl"):
-            out[name, "D9_kl"] = dist.kl_divergence(p, r, options.kl_eps)
-        if want("D9_max_dev"):
-            out[name, "D9_max_dev"] = gap.max(axis=-1)  # formulas.max_deviation
-        if want("D9_fd"):
-            out[name, "D9_fd"] = np.sqrt((d**2).sum(axis=-1))  # formulas.fairness_discrepancy
-        if want("D9_cosine"):
-            out[name, "D9_cosine"] = dist.cosine(p, r)
+        fns = {
+            "D9_tv": dist.total_variation,
+            "D9_kl": lambda p, r: dist.kl_divergence(p, r, options.kl_eps),
+            "D9_max_dev": dist.max_deviation,
+            "D9_fd": dist.fairness_discrepancy,
+            "D9_cosine": dist.cosine,
+        }
+        out.update({(name, m): fn(p, r) for m, fn in fns.items() if want(m)})
         if name == "uniform":
             continue
         if want("D10_spd"):
-            out[name, "D10_spd"] = d
-        if amplification:  # the class needs TV(p, r) too
-            uniform = np.full(p.shape[-1], 1.0 / p.shape[-1], dtype=p.dtype)
-            tv_u = out.get(("uniform", "D9_tv"))
-            if tv_u is None:
-                tv_u = dist.total_variation(p, uniform)
-            out[name, "D11_amplification"] = tv_u - dist.total_variation(r, uniform)
-            out[name, "D9_tv"] = 0.5 * gap.sum(axis=-1)
+            out[name, "D10_spd"] = p - r
+        if any(want(m) for m in AMPLIFICATION):  # the class needs TV(p, r) too
+            u = np.full(p.shape[-1], 1.0 / p.shape[-1])
+            out[name, "D11_amplification"] = dist.total_variation(p, u) - dist.total_variation(r, u)
+            out[name, "D9_tv"] = dist.total_variation(p, r)
     return out
 
 

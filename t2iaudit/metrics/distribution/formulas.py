@@ -15,15 +15,10 @@ HN_EPS = 1e-10
 """OpenBias' additive constant inside the entropy of D4."""
 
 
-def _floats(x: np.ndarray) -> np.ndarray:
-    """``x`` as float64, or as it is when it is float32 already (Monte Carlo draws stay float32)."""
-    x = np.asarray(x)
-    return x if x.dtype == np.float32 else x.astype(float, copy=False)
-
-
 def proportions(counts: np.ndarray) -> np.ndarray:
     """``p_k = n_k / N`` over the last axis; NaN where ``N = 0``."""
-    counts = _floats(counts)  # keep float32 input
+    counts = np.asarray(counts)
+    counts = counts if counts.dtype == np.float32 else counts.astype(float)  # keep float32 input
     total = counts.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, counts / total, np.nan).astype(counts.dtype, copy=False)
@@ -43,7 +38,7 @@ def gender_imbalance(female_share: np.ndarray) -> np.ndarray:
 
     HEIM (Lee et al., NeurIPS 2023 Datasets and Benchmarks), gender bias metric.
     """
-    return np.abs(_floats(female_share) - 0.5)
+    return np.abs(np.asarray(female_share, dtype=float) - 0.5)
 
 
 def skin_tone_imbalance(counts: np.ndarray, unknown: np.ndarray, unknown_in_denominator: bool = True) -> np.ndarray:
@@ -53,9 +48,9 @@ def skin_tone_imbalance(counts: np.ndarray, unknown: np.ndarray, unknown_in_deno
     ``unknown_in_denominator=False`` the N-only form ``(1/K) sum_k |p_k - 1/K|`` is returned.
     NaN when the denominator is 0.
     """
-    counts = _floats(counts)
+    counts = np.asarray(counts, dtype=float)
     k = counts.shape[-1]
-    denom = counts.sum(axis=-1) + (_floats(unknown) if unknown_in_denominator else 0)
+    denom = counts.sum(axis=-1) + (np.asarray(unknown, dtype=float) if unknown_in_denominator else 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = counts / denom[..., None]
     return np.where(denom > 0, np.abs(share - 1.0 / k).mean(axis=-1), np.nan)
@@ -79,8 +74,8 @@ def signed_imbalance(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
 
     MMDT (Xu et al., ICLR 2025), fairness of image generation. NaN when ``n_a + n_b = 0``.
     """
-    n_a = _floats(n_a)
-    n_b = _floats(n_b)
+    n_a = np.asarray(n_a, dtype=float)
+    n_b = np.asarray(n_b, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(n_a + n_b > 0, (n_a - n_b) / (n_a + n_b), np.nan)
 
@@ -102,8 +97,7 @@ def kl_divergence(p: np.ndarray, r: np.ndarray, eps: float = 1e-6) -> np.ndarray
     k = p.shape[-1]
     ps = (p + eps) / (1.0 + k * eps)
     rs = (r + eps) / (1.0 + k * eps)
-    with np.errstate(invalid="ignore"):  # NaN rows (no labelled image, no reference) stay NaN
-        return (ps * np.log(ps / rs)).sum(axis=-1)
+    return (ps * np.log(ps / rs)).sum(axis=-1)
 
 
 def normalized_entropy(p: np.ndarray) -> np.ndarray:
@@ -132,8 +126,6 @@ def pairwise_gap(p: np.ndarray) -> np.ndarray:
     k = p.shape[-1]
     if k < 2:
         return np.full(p.shape[:-1], np.nan)
-    if k == 2:  # the sum below for K = 2, without a sort
-        return np.abs(p[..., 1] - p[..., 0])
     # sum_{i<j} |p_i - p_j| = sum_m (2m - K - 1) p_(m) over the ascending order statistics.
     coef = 2.0 * np.arange(1, k + 1) - k - 1
     return (np.sort(p, axis=-1) * coef).sum(axis=-1) * 2.0 / (k * (k - 1))

@@ -50,6 +50,10 @@ bench: install
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_flow.py
 	$(PY) benchmarks/crash_safety.py --kills 20 --tiny 3
+	$(PY) benchmarks/bench_overhead.py
+	$(PY) benchmarks/bench_judging.py
+	$(PY) benchmarks/bench_resume.py
+	$(PY) benchmarks/bench_memory.py
 
 clean:
 	rm -rf outputs/smoke .pytest_cache

@@ -10,9 +10,8 @@
   recorded (a shard retried after a crash adds nothing twice), records the model in the manifest
   and the shard's time in ``timings.jsonl``.
 
-The in-process loop (``generate_images``) runs the shards one after another, writing and
-committing each on a writer thread while the model makes the next; a Prefect flow maps them
-over a task runner and commits as they finish. Seeds derive from (audit seed, model, prompt,
+The in-process loop (``generate_images``) runs the shards one after another; a Prefect flow maps
+them over a task runner and commits as they finish. Seeds derive from (audit seed, model, prompt,
 replicate), so how the work is sharded never changes an image; a debiased prompt's image takes
 its parent's seed (``t2iaudit.generators.base.image_seed``).
 """
@@ -158,8 +157,7 @@ def make_images(shard: GenerationShard, spec: AuditSpec, prompts: dict[str, Prom
 def store_images(made: MadeImages, spec: AuditSpec, root: Path | None) -> ShardResult:
     """Encode, hash and write a shard's images (content-addressed, atomic) and return the records.
 
-    Needs no model: the in-process loop runs it on a writer thread while the model makes the
-    next shard. With ``root`` None the files are returned in ``files`` instead of written.
+    Needs no model. With ``root`` None the files are returned in ``files`` instead of written.
     """
     entry = _entry(spec, made.shard.model_id)
     files: dict[str, bytes] = {}
@@ -198,13 +196,13 @@ def _image_record(
         image.save(buf, format="PNG")
         data, suffix = buf.getvalue(), ".png"
     else:
+        data, suffix = res.data or b"", res.suffix
         try:
-            with Image.open(io.BytesIO(res.data)) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 im.load()
                 image = im
         except OSError as e:
             raise InputError(f"cannot decode image ({e})", file=res.params.get("source_file")) from None
-        data, suffix = res.data, res.suffix
     path, sha = RunStore.content_path(data, suffix)
     if root is None:
         files[path] = data
@@ -264,14 +262,7 @@ def commit_generation(store: RunStore, result: ShardResult, recorded: set[str] |
 def generate_images(
     store: RunStore, spec: AuditSpec, prompts: list[Prompt], progress: Progress | None = None
 ) -> StageStatus:
-    """Make every (model, prompt, replicate) image not already in ``images.jsonl``, in process.
-
-    The model makes one shard while a writer thread encodes, writes and commits the one before
-    (at most one shard waits), so file writes and fsyncs overlap the model's work; the records
-    are committed in shard order, each shard after its files.
-    """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
+    """Make every (model, prompt, replicate) image not already in ``images.jsonl``, in process."""
     progress = progress or NullProgress()
     store.write_prompts(prompts)
     by_id = {p.prompt_id: p for p in prompts}
@@ -281,34 +272,19 @@ def generate_images(
         shards = plan_generation(store, spec, prompts, images=existing)
         del existing
         committed = 0
-
-        def write_and_commit(made: MadeImages) -> int:
-            return commit_generation(store, store_images(made, spec, store.root), recorded)
-
-        def wait(pending: Future[int] | None, shard: GenerationShard | None) -> None:
-            nonlocal committed
-            if pending is None or shard is None:
-                return
-            counts["new"] += pending.result()
-            committed += 1
-            progress.advance(len(shard.items))
-            maybe_fault("generate", committed)
-
-        with ThreadPoolExecutor(1, thread_name_prefix="t2iaudit-writer") as writer:
-            for model_id in dict.fromkeys(s.model_id for s in shards):
-                mine = [s for s in shards if s.model_id == model_id]
-                gen = build_generator(spec, model_id)
-                try:
-                    progress.start(f"generate {model_id}", sum(len(s.items) for s in mine))
-                    pending: Future[int] | None = None
-                    previous: GenerationShard | None = None
-                    for shard in mine:
-                        made = make_images(shard, spec, by_id, gen)
-                        wait(pending, previous)
-                        pending, previous = writer.submit(write_and_commit, made), shard
-                    wait(pending, previous)
-                    progress.finish()
-                finally:
-                    gen.close()
+        for model_id in dict.fromkeys(s.model_id for s in shards):
+            mine = [s for s in shards if s.model_id == model_id]
+            gen = build_generator(spec, model_id)
+            try:
+                progress.start(f"generate {model_id}", sum(len(s.items) for s in mine))
+                for shard in mine:
+                    result = run_generation_shard(shard, spec, by_id, store.root, gen)
+                    counts["new"] += commit_generation(store, result, recorded)
+                    committed += 1
+                    progress.advance(len(shard.items))
+                    maybe_fault("generate", committed)
+                progress.finish()
+            finally:
+                gen.close()
         counts["total"] = len(recorded)
     return RunManifest.model_validate(store.read_manifest()).stages["generate"]

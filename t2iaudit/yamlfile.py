@@ -10,22 +10,41 @@ import yaml
 from t2iaudit.errors import InputError
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+class _UniqueKeys:
+    """Refuses duplicate keys (PyYAML silently keeps the last one)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: list[Any] = []
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
             if key in seen:
                 mark = key_node.start_mark
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
             seen.append(key)
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+class FastUniqueKeyLoader(_UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """``UniqueKeyLoader`` on libyaml's parser when PyYAML has it (ten times faster on a large
+    prompt set); the constructor and resolver are the same Python code as the safe loader's."""
 
 
 def parse_yaml(text: str, file: str | Path | None = None) -> Any:
-    """Parse YAML text with ``UniqueKeyLoader``; errors name ``file`` and the line and column."""
+    """Parse YAML text with ``UniqueKeyLoader``; errors name ``file`` and the line and column.
+
+    Text is parsed by libyaml first when PyYAML has it; whatever fails there (bad YAML, a
+    duplicate key, a character libyaml cannot take) is parsed again by the pure Python parser,
+    so every error and its message are the pure parser's.
+    """
+    if hasattr(yaml, "CSafeLoader"):
+        try:
+            return yaml.load(text, Loader=FastUniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+        except Exception:  # the pure parser below gives the error users see
+            pass
     try:
         return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.reader.ReaderError as e:  # a control character: its message spans lines

@@ -11,6 +11,8 @@ Loads one pipeline (tiny Stable Diffusion by default, at a size where an image t
   ``timings.jsonl``, manifest updates), exactly what ``t2iaudit audit`` runs, with the already
   loaded pipeline handed to it (pipeline loading is excluded from both).
 
+Torch runs one intra-op thread by default (``--torch-threads``): on a loaded 2-core machine two
+threads make the pipeline's time swing several-fold between passes (``docs/benchmarks.md``).
 Both call the pipeline through one timing wrapper, so each pass splits into time inside the
 pipeline and time outside it (the orchestration). Rounds alternate which loop goes first. On a
 busy machine the pipeline's own time varies more between passes than the overhead being
@@ -18,7 +20,7 @@ measured, so two ratios are printed: the direct one (median images/s over the ro
 that keeps each loop's time outside the pipeline but gives both the same pipeline time (their
 mean): ``(G + O_bare) / (G + O_audit)``, which is what the direct ratio converges to.
 
-    .venv/bin/python benchmarks/bench_overhead.py [--size 64] [--steps 4] [--images 32] [--rounds 3]
+    .venv/bin/python benchmarks/bench_overhead.py [--size 64] [--steps 4] [--images 32] [--rounds 3] [--torch-threads 1]
     .venv/bin/python benchmarks/bench_overhead.py --model <folder or hub id> --device cuda --size 512 --steps 30
 
 Prints ``BENCH overhead_ratio`` (audit images/s over bare-loop images/s, pipeline time
@@ -131,7 +133,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--images", type=int, default=32, help="images per pass (prompts x 2 replicates)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--torch-threads", type=int, default=1, help="intra-op threads of torch (0: torch's default)")
     args = ap.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)  # both loops: the same pipeline in this process
 
     options = {
         "model": args.model,
@@ -158,9 +165,7 @@ def main() -> None:
     from t2iaudit.stages import expand_prompts
 
     prompts = expand_prompts(spec)
-    requests = [
-        GenerationRequest(p, r, image_seed(spec.seed, MODEL_ID, p, r)) for p in prompts for r in (0, 1)
-    ]
+    requests = [GenerationRequest(p, r, image_seed(spec.seed, MODEL_ID, p, r)) for p in prompts for r in (0, 1)]
     batches = [requests[i : i + args.batch_size] for i in range(0, len(requests), args.batch_size)]
     n = len(requests)
     gen.generate(batches[0])  # warm-up: kernels, allocator, caches

@@ -6,23 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from t2iaudit.cli import app
 from t2iaudit.debias.closed_loop import read_tradeoff
 from tests.helpers import lines
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "audits" / "debias-smoke.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny_loop(tmp_path_factory, tiny_cache) -> Path:
-    out = tmp_path_factory.mktemp("tiny-loop") / "loop"
-    result = CliRunner().invoke(app, ["debias-audit", str(SPEC), "--out", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    assert "round 1 tiny-sd gender: TV to target" in result.output
-    return out
 
 
 def test_the_loop_writes_its_runs_and_the_tradeoff_report(tiny_loop):

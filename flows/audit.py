@@ -63,18 +63,24 @@ def report_task(run_dir: str, prompts: int) -> int:
     return write_report(store).total
 
 
-def run_stages(spec: AuditSpec, spec_path: Path, run_dir: Path, prompts: list[Prompt], options: RunnerOptions) -> None:
-    """Every stage of ``spec`` into ``run_dir`` (resuming), shards on the runner ``options`` name."""
-    from t2iaudit.run.lifecycle import open_run
-
-    store = open_run(spec, run_dir, spec_path)
-    store.write_prompts(prompts)
+def sharded_stages(run_dir: Path, options: RunnerOptions) -> None:
+    """Generation and judging of the run in ``run_dir`` (its prompts written) as shards on the runner
+    ``options`` name, committed by this process; then its metrics."""
     ensure_limit(limit_name(), machine_slots())  # this machine's; workers elsewhere create theirs
     with cluster(options) as placement:
         for stage, subflow in (("generate", generate_stage), ("judge", judge_stage)):
             runner: Any = placement.task_runner(stage)  # Prefect types runners by their future type
             subflow.with_options(task_runner=runner)(str(run_dir), options, placement.address)
     metrics_task(str(run_dir))
+
+
+def run_stages(spec: AuditSpec, spec_path: Path, run_dir: Path, prompts: list[Prompt], options: RunnerOptions) -> None:
+    """Every stage of ``spec`` into ``run_dir`` (resuming), shards on the runner ``options`` name."""
+    from t2iaudit.run.lifecycle import open_run
+
+    store = open_run(spec, run_dir, spec_path)
+    store.write_prompts(prompts)
+    sharded_stages(run_dir, options)
     report_task(str(run_dir), len(prompts))
     if not watched_values(run_dir, spec.regression):
         names = ", ".join(w.metric for w in spec.regression.watch)

@@ -57,6 +57,21 @@ def report_smoke_run(tmp_path_factory: pytest.TempPathFactory, tiny_cache: Path)
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_loop(tmp_path_factory: pytest.TempPathFactory, tiny_cache: Path) -> Path:
+    """One offline closed loop (``t2iaudit debias-audit audits/debias-smoke.yaml``) for the session."""
+    from typer.testing import CliRunner
+
+    from t2iaudit.cli import app
+
+    out = tmp_path_factory.mktemp("tiny-loop") / "loop"
+    spec = REPO / "audits" / "debias-smoke.yaml"
+    result = CliRunner().invoke(app, ["debias-audit", str(spec), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "round 1 tiny-sd gender: TV to target" in result.output
+    return out
+
+
 IMPORTED_CSV_HEADER = "image_id,model_id,prompt_id,gender,prompt_text,reference\n"
 
 

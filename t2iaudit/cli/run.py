@@ -54,7 +54,10 @@ def _stage(run_dir: Path, name: str, quiet: bool) -> None:
     store, spec = load_run(run_dir)
     progress = progress_bar(quiet)
     if name == "generate":
-        status = stages.generate_images(store, spec, stages.expand_prompts(spec), progress)
+        # The prompts the run recorded: a debias loop's round holds its debiased prompts, not the
+        # spec's own, and prompt-set files may have changed since the run began.
+        prompts = store.prompts() or stages.expand_prompts(spec)
+        status = stages.generate_images(store, spec, prompts, progress)
     elif name == "judge":
         status = stages.judge_images(store, spec, progress)
     elif name == "metrics":

@@ -19,6 +19,7 @@ into the same directory resumes every run and recomputes nothing already there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from t2iaudit.stages.common import Progress
 
 PROFILE_PREFIX = "loop-round-"
+
+RunStages = Callable[["RunStore", "AuditSpec", list[Prompt], "Progress | None"], None]
+"""Runs one audit's stages: ``stages(store, spec, prompts, progress)`` generates, judges, computes
+the metrics and finishes the run in ``store``."""
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,28 @@ def round_spec(spec: AuditSpec) -> AuditSpec:
     return spec.model_copy(update={"replicates": 1})
 
 
+def in_process_stages(store: RunStore, spec: AuditSpec, prompts: list[Prompt], progress: Progress | None) -> None:
+    """Generate, judge, compute the metrics and finish one run in this process (``run_audit``'s stages)."""
+    from t2iaudit.stages import compute_metrics, finish_run, generate_images, judge_images
+
+    generate_images(store, spec, prompts, progress)
+    judge_images(store, spec, progress)
+    compute_metrics(store, spec)
+    finish_run(store, len(prompts))
+
+
 def _audit(
-    spec: AuditSpec, out: Path, prompts: list[Prompt], spec_path: str | Path | None, progress: Progress | None
+    spec: AuditSpec,
+    out: Path,
+    prompts: list[Prompt],
+    spec_path: str | Path | None,
+    progress: Progress | None,
+    stages: RunStages | None = None,
 ) -> RunStore:
-    """The stages of one audit over ``prompts`` (as ``run_audit``; the run's own report only with
-    ``run_reports``)."""
+    """One audit over ``prompts`` into ``out`` (resumes), its stages run by ``stages`` (default: in
+    process); the run's own report only with ``run_reports``."""
     from t2iaudit.run.lifecycle import open_run
-    from t2iaudit.stages import check_inputs, compute_metrics, finish_run, generate_images, judge_images, write_report
+    from t2iaudit.stages import check_inputs, write_report
 
     check_inputs(spec, prompts)
     store = open_run(spec, out, spec_path)
@@ -131,22 +151,24 @@ def _audit(
             "the spec's prompts or debias section changed; use a new --out directory",
             file=store.root,
         )
-    generate_images(store, spec, prompts, progress)
-    judge_images(store, spec, progress)
-    compute_metrics(store, spec)
-    finish_run(store, len(prompts))
+    (stages or in_process_stages)(store, spec, prompts, progress)
     if loop_options(spec).run_reports:
         write_report(store)
     return store
 
 
 def audit_original(
-    spec: AuditSpec, layout: LoopLayout, *, spec_path: str | Path | None = None, progress: Progress | None = None
+    spec: AuditSpec,
+    layout: LoopLayout,
+    *,
+    spec_path: str | Path | None = None,
+    progress: Progress | None = None,
+    stages: RunStages | None = None,
 ) -> RunStore:
     """Audit the spec's own prompts into ``DIR/original`` (resumes)."""
     from t2iaudit.stages import expand_prompts
 
-    return _audit(spec, layout.original, expand_prompts(spec), spec_path, progress)
+    return _audit(spec, layout.original, expand_prompts(spec), spec_path, progress, stages)
 
 
 def round_profile(k: int) -> str:
@@ -220,9 +242,10 @@ def audit_round(
     *,
     spec_path: str | Path | None = None,
     progress: Progress | None = None,
+    stages: RunStages | None = None,
 ) -> RunStore:
     """Audit round ``k``'s debiased prompts into ``DIR/round-<k>`` (resumes; same seeds as the parents)."""
-    return _audit(round_spec(spec), layout.round(k), prompts, spec_path, progress)
+    return _audit(round_spec(spec), layout.round(k), prompts, spec_path, progress, stages)
 
 
 def score_round(
@@ -338,17 +361,21 @@ def run_loop(
     progress: Progress | None = None,
     engine: DebiasEngine | None = None,
     embedder: ImageTextEmbedder | None = None,
+    stages: RunStages | None = None,
 ) -> Tradeoff:
-    """Every step of the loop in process (see the module docstring); returns the trade-off written."""
+    """Every step of the loop (see the module docstring); returns the trade-off written.
+
+    ``stages`` runs each audit's stages (default ``in_process_stages``; the ``debias-audit`` flow
+    passes one that shards them over its task runner)."""
     options = loop_options(spec)
     layout = LoopLayout(Path(out))
-    audit_original(spec, layout, spec_path=spec_path, progress=progress)
+    audit_original(spec, layout, spec_path=spec_path, progress=progress, stages=stages)
     engine = engine or loop_engine(spec, layout)
     rounds: list[RoundTradeoff] = []
     stopped = f"{options.rounds} round(s) run, the maximum"
     for k in range(1, options.rounds + 1):
         prompts, plan = plan_round(spec, layout, k, engine)
-        audit_round(spec, layout, k, prompts, spec_path=spec_path, progress=progress)
+        audit_round(spec, layout, k, prompts, spec_path=spec_path, progress=progress, stages=stages)
         rounds.append(measure_round(spec, layout, plan, score_round(spec, layout, k, embedder)))
         if rounds[-1].reached:
             stopped = f"target reached in round {k} (TV within {options.tolerance:g} for every model and attribute)"

@@ -296,7 +296,10 @@ class ClipJudge:
         if new:
             if len(self._prompts) + len(new) > self.PROMPT_CACHE_MAX:
                 self._prompts.clear()
-            self._prompts.update(zip(new, self.backend.encode_text(new)))
+            # One text per forward pass: a batch pads to its longest text, which moves the last
+            # bits of every embedding, so a cached one would depend on which prompts this judge
+            # happened to meet first (a resumed run or a flow worker would disagree with a fresh one).
+            self._prompts.update((t, self.backend.encode_text([t])[0]) for t in new)
         return {t: self._prompts[t] for t in texts if t}
 
     def judge(self, items: list[JudgeInput]) -> list[Judgement]:

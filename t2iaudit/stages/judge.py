@@ -26,7 +26,7 @@ from t2iaudit.run.manifest import RunManifest, StageStatus
 from t2iaudit.run.store import JUDGEMENTS, RunStore
 from t2iaudit.run.timings import TIMINGS, Timing
 from t2iaudit.stages.common import NullProgress, Progress, ShardResult, batched, maybe_fault
-from t2iaudit.types import Judgement, Prompt, is_transient
+from t2iaudit.types import ImageRecord, Judgement, Prompt, is_transient
 
 if TYPE_CHECKING:
     from t2iaudit.judges.base import Judge, JudgeConfig, JudgeInput
@@ -109,6 +109,18 @@ def declared_attributes(configs: Iterable[JudgeConfig]) -> dict[str, list[str]]:
     return {c.judge_id(): list(c.declared_labels()) for c in configs}
 
 
+def plan_order(store: RunStore, spec: AuditSpec) -> list[ImageRecord]:
+    """The run's images in plan order (spec's models, prompts as recorded, replicates), whatever
+    order their records were committed in: batches, and so the floats a batched judge returns,
+    do not depend on which generation shard finished first."""
+    models = {m.id: i for i, m in enumerate(spec.models)}
+    prompts = {p.prompt_id: i for i, p in enumerate(store.prompts())}
+    return sorted(
+        store.images(),
+        key=lambda im: (models.get(im.model_id, len(models)), prompts.get(im.prompt_id, len(prompts)), im.replicate),
+    )
+
+
 def plan_judging(
     store: RunStore, spec: AuditSpec, shard_size: int | None = None, done: JudgedSet | None = None
 ) -> list[JudgeShard]:
@@ -120,7 +132,7 @@ def plan_judging(
 
     configs = [load_judge_config(j) for j in spec.judges]
     have = judged_pairs(store.read(JUDGEMENTS), declared_attributes(configs)) if done is None else done
-    images = store.images()
+    images = plan_order(store, spec)
     pending = {c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs}
     todo = [im for im in images if any(im.image_id in p for p in pending.values())]
     shards = []

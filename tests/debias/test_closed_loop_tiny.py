@@ -6,23 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from t2iaudit.cli import app
 from t2iaudit.debias.closed_loop import read_tradeoff
 from tests.helpers import lines
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "audits" / "debias-smoke.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny_loop(tmp_path_factory, tiny_cache) -> Path:
-    out = tmp_path_factory.mktemp("tiny-loop") / "loop"
-    result = CliRunner().invoke(app, ["debias-audit", str(SPEC), "--out", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    assert "round 1 tiny-sd gender: TV to target" in result.output
-    return out
 
 
 def test_the_loop_writes_its_runs_and_the_tradeoff_report(tiny_loop):
@@ -120,3 +109,22 @@ def test_clipscore_against_the_original_prompt_is_the_judges_own(tiny_loop, tiny
     mean = sum(p["clipscore_debiased"] for p in pairs["pairs"]) / len(pairs["pairs"])
     assert alignment.pairs == 4 and alignment.clipscore_debiased.value == pytest.approx(mean, abs=1e-5)
     assert -1.0 <= alignment.image_similarity.value <= 1.0
+
+
+def test_generate_on_a_round_directory_makes_only_its_own_missing_images(tiny_loop, tmp_path):
+    """``t2iaudit generate DIR/round-1`` works from the prompts the round recorded (the debiased
+    ones), not from the spec's own prompts, which would mix original images into the round."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from t2iaudit.cli import app
+
+    round_dir = tmp_path / "round-1"
+    shutil.copytree(tiny_loop / "round-1", round_dir)
+    records = (round_dir / "images.jsonl").read_text().splitlines()
+    (round_dir / "images.jsonl").write_text("\n".join(records[1:]) + "\n")  # one image lost
+    result = CliRunner().invoke(app, ["generate", str(round_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "generate: 1 new, 6 in" in result.output
+    assert sorted((round_dir / "images.jsonl").read_text().splitlines()) == sorted(records)

@@ -1,4 +1,5 @@
-"""``prefect.yaml``: every deployment points at the audit flow, a spec that loads and a valid schedule."""
+"""``prefect.yaml``: every deployment points at a flow (the audit, or the closed debias loop for a
+spec with a ``debias:`` section), a spec that loads and a valid schedule."""
 
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ def test_every_shipped_audit_has_a_deployment():
 @pytest.mark.parametrize("deployment", _deployments(), ids=lambda d: d["name"])
 def test_a_deployment_names_the_flow_a_loadable_spec_and_a_valid_cron(deployment: dict):
     from flows.audit import audit
+    from flows.debias_loop import debias_audit
     from flows.schedule import check_cron
     from t2iaudit.spec import load_spec
 
+    spec = load_spec(REPO / deployment["parameters"]["spec"])
+    flow = debias_audit if spec.debias is not None else audit
     path, name = deployment["entrypoint"].split(":")
-    assert (REPO / path).resolve() == (REPO / "flows" / "audit.py").resolve() and name == audit.fn.__name__
-    assert set(deployment["parameters"]) <= set(audit.parameters.properties)
-    load_spec(REPO / deployment["parameters"]["spec"])
+    assert (REPO / path).resolve() == (REPO / flow.fn.__module__.replace(".", "/")).with_suffix(".py")
+    assert name == flow.fn.__name__
+    assert set(flow.parameters.required or []) <= set(deployment["parameters"]) <= set(flow.parameters.properties)
     for schedule in deployment["schedules"]:
         check_cron(schedule["cron"], schedule.get("timezone"))
     assert deployment["concurrency_limit"] == 1  # one audit at a time per deployment

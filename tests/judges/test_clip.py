@@ -89,10 +89,24 @@ def test_text_embeddings_computed_once(tiny_judge: ClipJudge) -> None:
     assert len(backend.text_calls[0]) == n_templates + 1 and backend.text_calls[0][-1] == " "
     judge.judge(judge_inputs(6))
     assert backend.image_calls == 3  # batches of 2
-    # The two distinct prompt texts were embedded once, in the first batch, together.
-    assert backend.text_calls[1:] == [["a photo of a doctor", "a photo of a nurse"]]
+    # The two distinct prompt texts were embedded once each, in the first batch, one per pass.
+    assert backend.text_calls[1:] == [["a photo of a doctor"], ["a photo of a nurse"]]
     judge.judge(judge_inputs(4))
-    assert len(backend.text_calls) == 2
+    assert len(backend.text_calls) == 3
+
+
+def test_a_prompts_scores_do_not_depend_on_what_the_judge_met_before(tiny_judge: ClipJudge) -> None:
+    """A judge kept loaded across runs (a flow worker, a resumed run, the debias loop) must score
+    an image as a fresh one does: prompt embeddings are not shaped by the batch they were first
+    computed in (a batch pads to its longest text, which moved the last bits)."""
+    long_text = "a photo of a doctor standing in a busy hospital corridor at night, holding a clipboard"
+    fresh = ClipJudge(tiny_judge.config, tiny_judge.backend).judge(judge_inputs(2))
+    seasoned = ClipJudge(tiny_judge.config, tiny_judge.backend)
+    seasoned.judge(judge_inputs(2, texts=(long_text, "a photo of a doctor"), seed=1))
+    again = seasoned.judge(judge_inputs(2))
+    assert [(j.image_id, j.attribute, j.label, j.raw, j.scores) for j in again] == [
+        (j.image_id, j.attribute, j.label, j.raw, j.scores) for j in fresh
+    ]
 
 
 def test_label_embeddings_are_template_ensembles(tiny_judge: ClipJudge) -> None:

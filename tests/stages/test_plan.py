@@ -38,3 +38,21 @@ def test_plan_counts_work_writes_nothing_and_estimates_from_recorded_throughput(
     assert fresh["seconds"] is not None and fresh["seconds"] > 0
     text = CliRunner().invoke(app, ["plan", str(spec), "--out", str(tmp_path / "outputs" / "two")]).stdout
     assert "generate fair: 6 to make, 0 done; loads" in text and "estimated time: ~" in text
+
+
+def test_judge_batches_follow_the_plan_not_the_order_images_were_committed_in(tmp_path: Path):
+    """Flows commit generation shards as they finish; judge batches (and so a batched judge's
+    floats) must not depend on that order."""
+    from t2iaudit.run.lifecycle import load_run
+    from t2iaudit.stages import plan_judging
+
+    spec = fake_spec(tmp_path, models={"fair": BALANCED, "skewed": SKEWED}, prompts=3, replicates=2)
+    out = tmp_path / "run"
+    assert CliRunner().invoke(app, ["audit", str(spec), "--out", str(out), "-q"]).exit_code == 0
+    (out / "judgements.jsonl").write_text("")  # as if nothing were judged yet
+    store, loaded = load_run(out)
+    in_order = [(s.judge_id, s.items, s.index) for s in plan_judging(store, loaded, shard_size=4)]
+    images = (out / "images.jsonl").read_text().splitlines()
+    (out / "images.jsonl").write_text("\n".join(reversed(images)) + "\n")
+    assert [(s.judge_id, s.items, s.index) for s in plan_judging(store, loaded, shard_size=4)] == in_order
+    assert [item[0] for item in in_order[0][1]] == [json.loads(line)["image_id"] for line in images[:4]]

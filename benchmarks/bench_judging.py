@@ -9,11 +9,12 @@ makes ``--images`` images with its generator, then times each judge on them side
   stage does);
 - **per image**: ``judge.judge`` on one image at a time.
 
-Loading is excluded (models load once per stage). Rounds interleave the judges and the two
+Loading is excluded (models load once per stage). Torch runs one intra-op thread by default
+(``--torch-threads``): two threads on a loaded 2-core machine make times swing several-fold. Rounds interleave the judges and the two
 modes, and the median is kept. Prints per judge ms per image both ways and the batching
 speed-up, then all judges together per image as a share of the generator's time per image.
 
-    .venv/bin/python benchmarks/bench_judging.py [--spec audits/smoke.yaml] [--images 16] [--rounds 3]
+    .venv/bin/python benchmarks/bench_judging.py [--spec audits/smoke.yaml] [--images 16] [--rounds 3] [--torch-threads 1]
 
 Prints ``BENCH judging_share_of_generation`` (all judges, batched, over generation time per
 image), ``BENCH generation_ms_per_image``, and per judge ``BENCH judge_<name>_ms_per_image``
@@ -42,7 +43,12 @@ def main() -> None:
     ap.add_argument("--spec", type=Path, default=ROOT / "audits" / "smoke.yaml")
     ap.add_argument("--images", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--torch-threads", type=int, default=1, help="intra-op threads of torch (0: torch's default)")
     args = ap.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)  # generator and judges alike
 
     spec = load_spec(args.spec)
     entry = spec.models[0]

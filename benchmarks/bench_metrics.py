@@ -21,13 +21,15 @@ of a <female|male> <occupation>`` (requested gender: H4 and J4). Then it times, 
   and entropy with both bootstraps) on a slice, scaled to the table's rows: the ratio.
 
 ``--ten-million`` also builds a 10,000,000-row table in memory (same layout, 10x the images) in
-a fresh process and prints its peak RSS and time through ``run_families``.
+a fresh process and prints its peak RSS and time through ``run_families``; ``--memory-rows N``
+does only that, at N rows (to measure how memory grows with rows on a smaller machine).
 
-    .venv/bin/python benchmarks/bench_metrics.py [--rows 1000000] [--resamples 1000] [--ten-million]
+    .venv/bin/python benchmarks/bench_metrics.py [--rows 1000000] [--resamples 1000] [--ten-million | --memory-rows N]
 
 Prints ``BENCH metrics_s_per_million_rows`` (wall), ``BENCH metrics_cpu_s_per_million_rows``,
 ``BENCH metrics_load_s_per_million_rows``, ``BENCH metrics_naive_ratio`` and, with
-``--ten-million``, ``BENCH metrics_rss_gb_10m`` and ``BENCH metrics_s_10m``.
+``--ten-million``, ``BENCH metrics_rss_gb_10m`` and ``BENCH metrics_s_10m`` (``_<N>m`` with
+``--memory-rows``).
 """
 
 from __future__ import annotations
@@ -298,19 +300,25 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def ten_million(resamples: int) -> None:
-    """In this process: a 10M-row table in memory through ``run_families``; prints RSS and time."""
-    per_prompt = max(1, round(10_000_000 / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
+def memory_run(resamples: int, target_rows: int) -> None:
+    """In this process: a table of about ``target_rows`` rows in memory through ``run_families``;
+    prints its peak RSS and time (``metrics_rss_gb_<millions>m``)."""
+    per_prompt = max(1, round(target_rows / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
     j, im, prompts = synthetic(per_prompt, seed=1)
     table = in_memory_table(j, im, prompts)
     del j, im
     rows = len(table.frame)
+    built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     _, wall, cpu = _timed(lambda: run_families(table, MetricsOptions(bootstrap_resamples=resamples)))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"10M table: {rows:,} rows, run_families {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GB")
-    print(f"BENCH metrics_rss_gb_10m {rss:.2f} GB")
-    print(f"BENCH metrics_s_10m {wall:.1f} s")
-    print(f"BENCH metrics_cpu_s_10m {cpu:.1f} s")
+    tag = f"{target_rows / 1e6:g}m"
+    print(
+        f"{rows:,}-row table: run_families {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GB "
+        f"({built:.2f} GB after building the table)"
+    )
+    print(f"BENCH metrics_rss_gb_{tag} {rss:.2f} GB")
+    print(f"BENCH metrics_s_{tag} {wall:.1f} s")
+    print(f"BENCH metrics_cpu_s_{tag} {cpu:.1f} s")
 
 
 def main() -> None:
@@ -319,11 +327,17 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--naive-fraction", type=float, default=0.01)
     parser.add_argument("--ten-million", action="store_true", help="also the 10M-row memory run (a fresh process)")
-    parser.add_argument("--only-ten-million", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-rows", type=int, default=0, help="only the memory run, at this many rows (a fresh process each)"
+    )
+    parser.add_argument("--only-memory", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, help="write the run directory here and keep it")
     args = parser.parse_args()
-    if args.only_ten_million:
-        ten_million(args.resamples)
+    if args.only_memory:
+        memory_run(args.resamples, args.only_memory)
+        return
+    if args.memory_rows:
+        _memory_process(args.resamples, args.memory_rows)
         return
 
     per_prompt = max(1, round(args.rows / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
@@ -371,9 +385,14 @@ def main() -> None:
     print(f"BENCH metrics_load_s_per_million_rows {load_wall / million:.2f} s")
     print(f"BENCH metrics_naive_ratio {naive_scaled / dist_wall:.1f}")
     if args.ten_million:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path])}
-        cmd = [sys.executable, __file__, "--only-ten-million", "--resamples", str(args.resamples)]
-        subprocess.run(cmd, check=True, env=env)
+        _memory_process(args.resamples, 10_000_000)
+
+
+def _memory_process(resamples: int, rows: int) -> None:
+    """``memory_run`` in a fresh process (its peak RSS is then the table's alone)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path])}
+    cmd = [sys.executable, __file__, "--only-memory", str(rows), "--resamples", str(resamples)]
+    subprocess.run(cmd, check=True, env=env)
 
 
 if __name__ == "__main__":

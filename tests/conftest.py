@@ -19,6 +19,14 @@ for _k, _v in {
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Property tests draw the same examples on every run (CI must not turn red on a new random draw);
+# explore with HYPOTHESIS_PROFILE=explore, and pin what it finds with @example.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

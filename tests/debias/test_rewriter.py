@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from t2iaudit.debias.checks import insert_check, names_check
@@ -95,12 +95,16 @@ modifier = st.dictionaries(st.sampled_from(sorted(STATED)), st.none(), max_size=
     seed=st.integers(0, 2**32),
     n=st.integers(1, 8),
 )
+@example(noun="wife", stated={"age": "young", "race": "White"}, template=TEMPLATES[0], seed=0, n=1)  # found in CI
 def test_stated_attributes_never_change_and_the_diff_only_inserts(engine, rules, noun, stated, template, seed, n):
     order = ["age", "race", "gender"]
     mods = "".join(f"{stated[a]} " for a in order if a in stated)
     det = article_for((mods or noun).split()[0])
     prompt = template.format(det=det, mods=mods, noun=noun)
     resp = engine.plan(PlanRequest(prompt=prompt, n=n, seed=seed, attributes={"gender": {}, "age": {}, "race": {}}))
+    bare = template.format(det=article_for(noun.split()[0]), mods="", noun=noun)
+    implied = rules.analyse(bare).subjects[0].stated  # a gendered noun ("wife") states gender itself
+    stated = {**{a: c for a, c in implied.items() if a in order}, **stated}
     if set(stated) == {"gender", "age", "race"}:
         assert resp.abstain_reasons == ["ALL_ATTRIBUTES_STATED"]
         return

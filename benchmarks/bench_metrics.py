@@ -39,6 +39,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -351,6 +352,8 @@ def main() -> None:
     print(f"synthetic run: {n_rows:,} judgement rows, {n_images:,} images, {size:.0f} MB in {root}")
     print(f"  built and written in {time.perf_counter() - t0:.1f} s")
     table, load_wall, load_cpu = _timed(lambda: load_table(root))
+    if not args.keep:  # the table is in memory now; the 170 MB run directory is not needed
+        shutil.rmtree(root.parent, ignore_errors=True)
     rows = len(table.frame)
     million = rows / 1e6
     print(f"load_table: {load_wall:.2f} s wall, {load_cpu:.2f} s CPU ({rows:,} rows)")

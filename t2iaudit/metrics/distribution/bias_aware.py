@@ -355,12 +355,17 @@ def _pooled_interval(
     if settings.estimand == "prompt_population":
         # The pooled distribution's two-stage bootstrap (prompts, then images), its deviations
         # scaled by sqrt(P / (P - 1)) t_{P-1} / z (a percentile bootstrap over a few prompts is
-        # too short); the percentile interval of the metric over those distributions (not the
-        # reflected one, which falls short on the side of a minimum, e.g. severity near uniform).
+        # too short); the hull of the percentile interval of the metric over those distributions
+        # and its reflection about the value (the basic bootstrap). The percentile one alone
+        # inherits the plug-in's curvature bias twice over and covered 0.90 for a strongly skewed
+        # model at 100 prompts x 50 images; the reflected one alone falls short on the side of a
+        # minimum (severity near uniform).
         share = pooled_sum / np.maximum(pooled_sum.sum(axis=1, keepdims=True), 1e-300)
         center = total[0, :-1] / max(float(total[0, :-1].sum()), 1e-300)
         draws = center + stats.small_sample_scale(len(counts), settings.confidence) * (share - center)
         q_lo, q_hi = percentile_interval(np.asarray(fn(np.clip(draws, 0.0, None))), settings.confidence)
+        v0 = float(value[0])
+        q_lo, q_hi = min(q_lo, 2.0 * v0 - q_hi), max(q_hi, 2.0 * v0 - q_lo)
         # Hulled with the audited-prompts interval: when prompts barely differ (every prompt
         # uniform) the resampled distributions all sit away from the metric's minimum.
         lo = np.fmin(np.array([[q_lo]]) - bd.bias_max, v - bd.shift_hi)

@@ -12,7 +12,7 @@ export DO_NOT_TRACK ?= 1
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser test demo lint bench clean
+.PHONY: install browser test demo lint bench clean coverage-grid
 
 install: $(STAMP)
 
@@ -54,6 +54,11 @@ bench: install
 	$(PY) benchmarks/bench_judging.py
 	$(PY) benchmarks/bench_resume.py
 	$(PY) benchmarks/bench_memory.py
+
+# Coverage of the metrics' intervals over the full simulated grid (about an hour on 2 cores;
+# `--quick` for minutes); kept out of `make bench`, which times the pipeline.
+coverage-grid: install
+	$(PY) benchmarks/bench_coverage.py --sims 100 --jobs 2
 
 clean:
 	rm -rf outputs/smoke .pytest_cache

@@ -15,7 +15,11 @@ the way a crash or OOM kill would (used by the resume tests)."""
 
 
 class Progress(Protocol):
-    """What a stage reports while it runs (the CLI draws a bar; flows log and update artifacts)."""
+    """What a stage reports while it runs (the CLI draws a bar; flows log and update artifacts).
+
+    ``advance`` may be called from a stage's writer thread (``OrderedWriter``: one thread, never
+    two calls at once), between ``start`` and ``finish`` on the caller's thread.
+    """
 
     def start(self, stage: str, total: int) -> None: ...
     def advance(self, n: int = 1) -> None: ...

@@ -10,8 +10,10 @@
   recorded (a shard retried after a crash adds nothing twice), records the model in the manifest
   and the shard's time in ``timings.jsonl``.
 
-The in-process loop (``generate_images``) runs the shards one after another; a Prefect flow maps
-them over a task runner and commits as they finish. Seeds derive from (audit seed, model, prompt,
+The in-process loop (``generate_images``) makes the shards one after another and writes and
+commits each on one writer thread (``OrderedWriter``) while the model makes the next, so the
+fsyncs overlap the model and the appends keep plan order; a Prefect flow maps the shards over a
+task runner and commits as they finish. Seeds derive from (audit seed, model, prompt,
 replicate), so how the work is sharded never changes an image; a debiased prompt's image takes
 its parent's seed (``t2iaudit.generators.base.image_seed``).
 """
@@ -22,6 +24,7 @@ import io
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,7 @@ from t2iaudit.run.manifest import RunManifest, StageStatus
 from t2iaudit.run.store import RunStore
 from t2iaudit.run.timings import TIMINGS, Timing
 from t2iaudit.stages.common import NullProgress, Progress, ShardResult, batched, maybe_fault
+from t2iaudit.stages.writer import OrderedWriter
 from t2iaudit.types import ImageRecord, Prompt
 
 if TYPE_CHECKING:
@@ -272,17 +276,23 @@ def generate_images(
         shards = plan_generation(store, spec, prompts, images=existing)
         del existing
         committed = 0
+
+        def write(made: MadeImages) -> None:  # on the writer thread, one shard at a time, in plan order
+            nonlocal committed
+            counts["new"] += commit_generation(store, store_images(made, spec, store.root), recorded)
+            committed += 1
+            progress.advance(len(made.shard.items))
+            maybe_fault("generate", committed)
+
         for model_id in dict.fromkeys(s.model_id for s in shards):
             mine = [s for s in shards if s.model_id == model_id]
             gen = build_generator(spec, model_id)
             try:
                 progress.start(f"generate {model_id}", sum(len(s.items) for s in mine))
-                for shard in mine:
-                    result = run_generation_shard(shard, spec, by_id, store.root, gen)
-                    counts["new"] += commit_generation(store, result, recorded)
-                    committed += 1
-                    progress.advance(len(shard.items))
-                    maybe_fault("generate", committed)
+                with OrderedWriter("generate") as writer:  # writes shard k while the model makes k+1
+                    for shard in mine:
+                        writer.check()  # a failed write: no further shard is made
+                        writer.submit(partial(write, make_images(shard, spec, by_id, gen)))
                 progress.finish()
             finally:
                 gen.close()

@@ -82,31 +82,9 @@ def _print_table(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    fixed = {
-        "attribute",
-        "between",
-        "a",
-        "b",
-        "label",
-        "test_of",
-        "dropped",
-        "count_a",
-        "count_b",
-        "n_a",
-        "n_b",
-        "prop_a",
-        "prop_b",
-        "diff",
-        "diff_low",
-        "diff_high",
-        "chi2",
-        "dof",
-        "p_value",
-        "fisher_p",
-        "test",
-        "p_holm",
-    }
-    keys = [c for c in result.columns if c not in fixed]
+    from t2iaudit.metrics.compare import RESULT_COLUMNS
+
+    keys = [c for c in result.columns if c not in RESULT_COLUMNS]
     first = result.iloc[0] if len(result) else None
     side_a = f"{first['between']}={first['a']}" if first is not None else "a"
     side_b = f"{first['between']}={first['b']}" if first is not None else "b"

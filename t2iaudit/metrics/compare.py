@@ -91,6 +91,12 @@ def load_runs(run_dirs: Sequence[str | Path]) -> JudgementTable:
 UNKNOWN_RATE = "(unknown rate)"
 """``label`` of the row that compares the two groups' unknown rates (its own test)."""
 
+RESULT_COLUMNS = frozenset(
+    {"attribute", "between", "a", "b", "label", "test_of", "dropped", "count_a", "count_b", "n_a", "n_b"}
+    | {"prop_a", "prop_b", "diff", "diff_low", "diff_high", "chi2", "dof", "p_value", "fisher_p", "test", "p_holm"}
+)
+"""The columns ``compare`` computes; every other column of its result names the cell (``by``, judge)."""
+
 
 def compare(
     table: JudgementTable,

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from t2iaudit.errors import InputError
+from t2iaudit.metrics.compare import RESULT_COLUMNS
 from t2iaudit.report import figures, fmt
 from t2iaudit.report.contact_sheets import Thumb
 from t2iaudit.report.figures import Bar, Figure
@@ -25,29 +26,6 @@ from t2iaudit.report.palette import Palette
 from t2iaudit.report.rundata import RunData, load_run_data
 from t2iaudit.report.thumbnails import Thumbnails
 
-FIXED = {
-    "attribute",
-    "between",
-    "a",
-    "b",
-    "label",
-    "dropped",
-    "count_a",
-    "count_b",
-    "n_a",
-    "n_b",
-    "prop_a",
-    "prop_b",
-    "diff",
-    "diff_low",
-    "diff_high",
-    "chi2",
-    "dof",
-    "p_value",
-    "fisher_p",
-    "test",
-    "p_holm",
-}
 """Columns of a compare row that are not cell keys."""
 
 
@@ -110,7 +88,9 @@ def _display(row: dict[str, Any], alpha: float) -> dict[str, Any]:
     p = _float(row.get("p_holm"))
     out = dict(row)
     out["cell"] = ", ".join(
-        f"{k}={fmt.short_judge(str(v)) if k.startswith('judge') else v}" for k, v in row.items() if k not in FIXED
+        f"{k}={fmt.short_judge(str(v)) if k.startswith('judge') else v}"
+        for k, v in row.items()
+        if k not in RESULT_COLUMNS
     )
     out["side_a"] = f"{row.get('count_a')}/{row.get('n_a')}" + (
         f" ({fmt.pct(row['prop_a'])})" if _float(row.get("prop_a")) is not None else ""

@@ -149,47 +149,37 @@ def _agreement_cell(
         "seed": options.seed,
     }
     params["unknown_in_denominator"] = False
-    if len(judges) == 2:
-        scope = {**scope, "judge_id": judges[0], "judge_id_b": judges[1]}
-        a, b = _onehot(patterns[:, 0], labels), _onehot(patterns[:, 1], labels)
-        freq = np.bincount(code.ravel(), minlength=len(patterns))[None].astype(float)
-        kappa = _cohen_batch(a[None], b[None], freq)[0] if n else np.nan
+    freq = np.bincount(code.ravel(), minlength=len(patterns))[None].astype(float)
+
+    def kappa_value(metric: str, kappa_of: Any, cell_scope: dict[str, str], extra: dict[str, Any]) -> MetricValue:
+        """``kappa_of(pattern weights (R, patterns)) -> (R,)`` at the observed pattern counts, with
+        the percentile interval of its bootstrap draws (widened to contain the value)."""
+        kappa = kappa_of(freq)[0] if n else np.nan
         low = high = None
         if boot:
-            draws = _cohen_batch(a[None], b[None], w)
-            low, high = map(stats.to_float, stats.percentile_interval(draws, options.confidence))
+            low, high = map(stats.to_float, stats.percentile_interval(kappa_of(w), options.confidence))
             low, high = stats.contain(stats.to_float(kappa), low, high)
-        agree = int((ratings[:, 0] == ratings[:, 1]).sum()) if n else 0
-        cohen = MetricValue(
-            metric="J1_cohen_kappa",
+        return MetricValue(
+            metric=metric,
             attribute=attribute,
-            scope=scope,
+            scope=cell_scope,
             value=stats.to_float(kappa),
             ci_low=low,
             ci_high=high,
             n=n,
             n_unknown=n_unknown,
-            params=dict(params),
+            params={**params, **extra},
         )
+
+    if len(judges) == 2:
+        scope = {**scope, "judge_id": judges[0], "judge_id_b": judges[1]}
+        a, b = _onehot(patterns[:, 0], labels), _onehot(patterns[:, 1], labels)
+        cohen = kappa_value("J1_cohen_kappa", lambda weights: _cohen_batch(a[None], b[None], weights), scope, {})
+        agree = int((ratings[:, 0] == ratings[:, 1]).sum()) if n else 0
         return [cohen, proportion("J1_raw_agreement", attribute, scope, agree, n, n_unknown, options, labels=labels)]
     counts = np.stack([(patterns == lab).sum(axis=1) for lab in labels], axis=1).astype(float)
-    freq = np.bincount(code.ravel(), minlength=len(patterns))[None].astype(float)
-    kappa = _fleiss_batch(counts[None], freq)[0] if n else np.nan
-    low = high = None
-    if boot:
-        draws = _fleiss_batch(counts[None], w)
-        low, high = map(stats.to_float, stats.percentile_interval(draws, options.confidence))
-        low, high = stats.contain(stats.to_float(kappa), low, high)
     scope = {**scope, "judge_ids": ",".join(judges)}
-    fleiss = MetricValue(
-        metric="J1_fleiss_kappa",
-        attribute=attribute,
-        scope=scope,
-        value=stats.to_float(kappa),
-        ci_low=low,
-        ci_high=high,
-        n=n,
-        n_unknown=n_unknown,
-        params={**params, "judges": len(judges)},
+    fleiss = kappa_value(
+        "J1_fleiss_kappa", lambda weights: _fleiss_batch(counts[None], weights), scope, {"judges": len(judges)}
     )
     return [fleiss]

@@ -18,7 +18,8 @@ from t2iaudit.metrics.debias import (
     realisation,
     realisation_rate,
 )
-from t2iaudit.metrics.stats import bootstrap_mean_interval, wilson_interval
+from t2iaudit.metrics.stats import wilson_interval
+from t2iaudit.metrics.strata import bootstrap_mean_interval
 from t2iaudit.metrics.table import JudgementTable, load_table
 
 __all__ = [

@@ -34,6 +34,7 @@ from t2iaudit.debias.diffrule import RewriteCheck, check_insertions, check_rewri
 from t2iaudit.debias.quotas import apportion
 from t2iaudit.metrics import stats
 from t2iaudit.metrics.hallucination.label_rates import realisation_matrix
+from t2iaudit.metrics.strata import bootstrap_mean_interval
 from t2iaudit.types import UNKNOWN
 
 __all__ = [
@@ -133,7 +134,7 @@ def _mean(values: np.ndarray, strata: Sequence[str] | None, resamples: int, seed
     v = v[ok]
     groups = np.zeros(v.size, dtype=int) if strata is None else np.asarray(strata, dtype=object)[ok]
     rng = np.random.default_rng(seed)
-    low, high = stats.bootstrap_mean_interval(v, groups, resamples, rng, resample_strata=False)
+    low, high = bootstrap_mean_interval(v, groups, resamples, rng, resample_strata=False)
     return Estimate(
         value=float(v.mean()) if v.size else None,
         ci_low=low,

@@ -295,54 +295,6 @@ def prompt_multiplicities(
     return out
 
 
-def bootstrap_weights(
-    strata: np.ndarray, resamples: int, rng: np.random.Generator, *, resample_strata: bool
-) -> np.ndarray:
-    """``(B, n)`` multiplicities of n items in B stratified bootstrap resamples.
-
-    Items are resampled with replacement within their stratum (prompt). With
-    ``resample_strata`` the strata are drawn with replacement first; a stratum drawn c times
-    contributes c independent inner resamples, i.e. ``Multinomial(c m, uniform)`` over its m
-    items, so the loop runs over strata, not resamples.
-    """
-    codes, index = np.unique(np.asarray(strata), return_inverse=True)
-    n_strata = len(codes)
-    if resample_strata:
-        draws = resample_prompts(n_strata, resamples, rng)
-        offsets = draws + (np.arange(resamples) * n_strata)[:, None]
-        times = np.bincount(offsets.ravel(), minlength=resamples * n_strata).reshape(resamples, n_strata)
-    else:
-        times = np.ones((resamples, n_strata), dtype=np.int64)
-    weights = np.zeros((resamples, index.size), dtype=np.int32)
-    for j in range(n_strata):
-        members = np.flatnonzero(index == j)
-        m = members.size
-        weights[:, members] = rng.multinomial(times[:, j] * m, np.full(m, 1.0 / m))
-    return weights
-
-
-def bootstrap_mean_interval(
-    values: np.ndarray,
-    strata: np.ndarray,
-    resamples: int,
-    rng: np.random.Generator,
-    *,
-    resample_strata: bool,
-    confidence: float = 0.95,
-) -> tuple[float | None, float | None]:
-    """Percentile interval of the mean of ``values`` under :func:`bootstrap_weights`."""
-    values = np.asarray(values, dtype=float)
-    if resamples <= 0 or values.size == 0:
-        return None, None
-    means = []
-    for size in chunk_sizes(resamples, values.size):
-        w = bootstrap_weights(strata, size, rng, resample_strata=resample_strata)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means.append((w @ values) / w.sum(axis=1))
-    low, high = percentile_interval(np.concatenate(means), confidence)
-    return to_float(low), to_float(high)
-
-
 def bootstrap_code_totals(
     strata: np.ndarray,
     codes: np.ndarray,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from t2iaudit.metrics import stats
+from t2iaudit.metrics import stats, strata
 
 
 def test_wilson_hand_computed() -> None:
@@ -87,12 +87,12 @@ def test_percentile_interval_ignores_nan() -> None:
 
 def test_bootstrap_mean_interval_single_value_and_stratified():
     rng = np.random.default_rng(0)
-    assert stats.bootstrap_mean_interval(np.array([0.25]), np.array(["p"]), 50, rng, resample_strata=True) == (
+    assert strata.bootstrap_mean_interval(np.array([0.25]), np.array(["p"]), 50, rng, resample_strata=True) == (
         0.25,
         0.25,
     )
     v = np.r_[np.zeros(50), np.ones(50)]
-    low, high = stats.bootstrap_mean_interval(v, np.repeat(["a", "b"], 50), 500, rng, resample_strata=False)
+    low, high = strata.bootstrap_mean_interval(v, np.repeat(["a", "b"], 50), 500, rng, resample_strata=False)
     assert low == high == 0.5  # within-prompt resampling keeps each prompt's mean: no variance
 
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from t2iaudit.metrics import stats
-from t2iaudit.metrics.hallucination.options import HallucinationOptions, iter_cells
-from t2iaudit.metrics.hallucination.wordfold import Lexicon, content_words, fold_synonyms, get_lexicon
+from t2iaudit.metrics import stats, strata
+from t2iaudit.metrics.hallucination.options import HallucinationOptions
+from t2iaudit.metrics.hallucination.wordfold import PERSON_WORDS, Lexicon, content_words, fold_synonyms, get_lexicon
 from t2iaudit.types import UNKNOWN, MetricValue
 
 if TYPE_CHECKING:
@@ -101,100 +101,210 @@ def distribution_bias_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return bd, kk
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """Per caption row: H1's three values (NaN where undefined), abstentions and H3's objects."""
+
+    h: np.ndarray
+    added: np.ndarray
+    missing: np.ndarray
+    unknown: np.ndarray
+    objects: list[set[str]]
+
+
+def _score_rows(prompts: list[Any], captions: list[Any], known: np.ndarray, lexicon: Lexicon) -> _Scored:
+    """:func:`score_caption` and :func:`added_objects` of every row, each text tokenised once
+    (a prompt's words once per distinct prompt)."""
+    n = len(captions)
+    h, added, missing = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    unknown = np.ones(n, dtype=bool)
+    objects: list[set[str]] = [set() for _ in range(n)]
+    prompt_words: dict[str, tuple[list[str], list[str]]] = {}
+    for i, (prompt, caption, ok) in enumerate(zip(prompts, captions, known.tolist())):
+        if not ok or not isinstance(caption, str):
+            continue
+        if prompt not in prompt_words:
+            plain = content_words(prompt, lexicon, person_fold=False)
+            prompt_words[prompt] = (plain, _person_fold(plain))
+        plain_in, folded_in = prompt_words[prompt]
+        plain_out = content_words(caption, lexicon, person_fold=False)
+        score = HallucinationScore(
+            frozenset(folded_in), frozenset(fold_synonyms(folded_in, _person_fold(plain_out), lexicon))
+        )
+        unknown[i] = False
+        jaccard = score.jaccard_hallucination
+        if jaccard is not None:
+            h[i], added[i] = jaccard, score.added
+        if score.missing is not None:
+            missing[i] = score.missing
+        objects[i] = set(fold_synonyms(plain_in, plain_out, lexicon)) - set(plain_in)
+    return _Scored(h, added, missing, unknown, objects)
+
+
+def _person_fold(words: list[str]) -> list[str]:
+    """``content_words(..., person_fold=True)`` from its ``person_fold=False`` output."""
+    return ["person" if w in PERSON_WORDS else w for w in words]
+
+
 def caption_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
     rows = frame[frame["attribute"] == opts.caption_attribute]
     text_col = next((c for c in opts.prompt_text_columns if c in rows.columns), None)
     if rows.empty or text_col is None or "raw" not in rows.columns:
         return []
     lexicon = get_lexicon(opts.lexicon)
-    rows = rows.copy()
-    known = rows["label"] != UNKNOWN
-    scores = [
-        score_caption(p, c, lexicon) if k and isinstance(c, str) else None
-        for p, c, k in zip(rows[text_col], rows["raw"], known)
-    ]
-    rows["_h"] = [s.jaccard_hallucination if s else None for s in scores]
-    rows["_hp"] = [s.added if s and s.jaccard_hallucination is not None else None for s in scores]
-    rows["_hn"] = [s.missing if s else None for s in scores]
-    rows["_unknown"] = [s is None for s in scores]
-    rows["_objects"] = [
-        added_objects(p, c, lexicon) if s else set() for p, c, s in zip(rows[text_col], rows["raw"], scores)
-    ]
+    known = (rows["label"] != UNKNOWN).to_numpy()
+    scored = _score_rows(rows[text_col].tolist(), rows["raw"].tolist(), known, lexicon)
     params = {"lexicon": lexicon.name, "text_column": text_col, "unknown_in_denominator": False}
     rng = np.random.default_rng(options.seed)
     population = options.estimand == "prompt_population"
+    prompt_ids = rows["prompt_id"].to_numpy()
     out: list[MetricValue] = []
-    for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
-        n_unknown = int(cell["_unknown"].sum())
-        boot = options.bootstrap_resamples if (model_level or options.prompt_bootstrap) else 0
-        for metric, col in (("H1_hallucination", "_h"), ("H1_added", "_hp"), ("H1_missing", "_hn")):
-            valid = cell[cell[col].notna()]
-            values = valid[col].to_numpy(dtype=float)
-            low, high = stats.bootstrap_mean_interval(
-                values,
-                valid["prompt_id"].to_numpy(),
-                boot,
+    for (judge, model), at in rows.groupby(["judge_id", "model_id"], sort=True).indices.items():
+        scope = {"judge_id": str(judge), "model_id": str(model)}
+        cell = _Cell(scored, at, prompt_ids[at])
+        common = {**params, "estimand": options.estimand, "seed": options.seed}
+        model_common = {
+            **common,
+            "interval": "bootstrap: images within prompts" + (", prompts first" if population else ""),
+        }
+        for metric, values in cell.metrics():
+            valid = np.isfinite(values)
+            low, high = strata.bootstrap_mean_interval(
+                values[valid],
+                cell.prompts[valid],
+                options.bootstrap_resamples,
                 rng,
-                resample_strata=model_level and population,
+                resample_strata=population,
                 confidence=options.confidence,
             )
-            # A caption (or prompt) with no content word leaves the metric undefined for the image:
-            # it counts with the abstentions, so n + n_unknown is every image of the cell.
-            undefined = len(cell) - len(valid) - n_unknown
-            interval = "bootstrap: images within prompts" + (", prompts first" if model_level and population else "")
-            value_params = {
-                **params,
-                "interval": interval,
-                "estimand": options.estimand,
-                "resamples": boot,
-                "seed": options.seed,
-                "n_undefined": undefined,
-            }
+            out.append(
+                cell.value(
+                    metric, values, low, high, opts.caption_attribute, scope, options.bootstrap_resamples, model_common
+                )
+            )
+        judged = ~cell.unknown
+        objects = [scored.objects[i] for i in at[judged]]
+        out += _distribution_bias(objects, cell.prompts[judged], scope, opts, options, rng, int(cell.unknown.sum()))
+        if opts.per_prompt:
+            out += _per_prompt(
+                cell, scope, opts, options, rng, {**common, "interval": "bootstrap: images within prompts"}
+            )
+    return out
+
+
+class _Cell:
+    """The caption rows of one judge x model: H1 values and abstentions, by prompt."""
+
+    def __init__(self, scored: _Scored, at: np.ndarray, prompts: np.ndarray) -> None:
+        self.at = at
+        self.h, self.added, self.missing = scored.h[at], scored.added[at], scored.missing[at]
+        self.unknown = scored.unknown[at]
+        self.prompts = prompts
+        self.codes, self.prompt_ids = pd.factorize(pd.Series(prompts), sort=True)
+
+    def metrics(self) -> list[tuple[str, np.ndarray]]:
+        return [("H1_hallucination", self.h), ("H1_added", self.added), ("H1_missing", self.missing)]
+
+    def value(
+        self,
+        metric: str,
+        values: np.ndarray,
+        low: float | None,
+        high: float | None,
+        attribute: str,
+        scope: dict[str, str],
+        resamples: int,
+        params: dict[str, Any],
+    ) -> MetricValue:
+        """The model-level value of one H1 metric."""
+        valid = np.isfinite(values)
+        n_unknown = int(self.unknown.sum())
+        # A caption (or prompt) with no content word leaves the metric undefined for the image:
+        # it counts with the abstentions, so n + n_unknown is every image of the cell.
+        undefined = values.size - int(valid.sum()) - n_unknown
+        return MetricValue(
+            metric=metric,
+            attribute=attribute,
+            scope=scope,
+            value=float(values[valid].mean()) if valid.any() else None,
+            ci_low=low,
+            ci_high=high,
+            n=int(valid.sum()),
+            n_unknown=n_unknown + undefined,
+            params={**params, "resamples": resamples, "n_undefined": undefined},
+        )
+
+
+def _per_prompt(
+    cell: _Cell,
+    scope: dict[str, str],
+    opts: HallucinationOptions,
+    options: MetricsOptions,
+    rng: np.random.Generator,
+    params: dict[str, Any],
+) -> list[MetricValue]:
+    """H1 per prompt of one judge x model, every prompt's interval in one vectorised bootstrap."""
+    n_prompts = len(cell.prompt_ids)
+    rows = np.bincount(cell.codes, minlength=n_prompts)
+    n_unknown = np.bincount(cell.codes, weights=cell.unknown, minlength=n_prompts).astype(int)
+    boot = options.bootstrap_resamples if options.prompt_bootstrap else 0
+    found = {}
+    for metric, values in cell.metrics():
+        valid = np.isfinite(values)
+        n = np.bincount(cell.codes[valid], minlength=n_prompts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(cell.codes[valid], weights=values[valid], minlength=n_prompts) / n
+        low, high = strata.bootstrap_group_mean_intervals(
+            values[valid], cell.codes[valid], boot, rng, options.confidence, n_groups=n_prompts
+        )
+        found[metric] = (n, mean, low, high)
+    out = []
+    for j, prompt in enumerate(cell.prompt_ids):
+        for metric, (n, mean, low, high) in found.items():
+            undefined = int(rows[j] - n[j] - n_unknown[j])
             out.append(
                 MetricValue(
                     metric=metric,
                     attribute=opts.caption_attribute,
-                    scope=scope,
-                    value=float(values.mean()) if values.size else None,
-                    ci_low=low,
-                    ci_high=high,
-                    n=int(values.size),
-                    n_unknown=n_unknown + undefined,
-                    params=value_params,
+                    scope={**scope, "prompt_id": str(prompt)},
+                    value=float(mean[j]) if n[j] else None,
+                    ci_low=stats.to_float(low[j]),
+                    ci_high=stats.to_float(high[j]),
+                    n=int(n[j]),
+                    n_unknown=int(n_unknown[j]) + undefined,
+                    params={**params, "resamples": boot, "n_undefined": undefined},
                 )
             )
-        if model_level:
-            out += _distribution_bias(cell, scope, opts, options, rng, n_unknown)
     return out
 
 
 def _distribution_bias(
-    cell: pd.DataFrame,
+    objects: list[set[str]],
+    prompts: np.ndarray,
     scope: dict[str, str],
     opts: HallucinationOptions,
     options: MetricsOptions,
     rng: np.random.Generator,
     n_unknown: int,
 ) -> list[MetricValue]:
-    valid = cell[~cell["_unknown"]]
-    counts = Counter(w for objs in valid["_objects"] for w in objs)
+    """H3 of one judge x model from the objects of its judged (not abstained) captions."""
+    counts = Counter(w for objs in objects for w in objs)
     words = sorted(counts)
     k = len(words)
     value = distribution_bias(counts.values())
     low = high = nlow = nhigh = None
     boot = options.bootstrap_resamples
-    if boot > 0 and len(valid) > 0 and k > 0:
+    if boot > 0 and len(objects) > 0 and k > 0:
         from scipy import sparse
 
         col = {w: i for i, w in enumerate(words)}
-        pairs = [(i, col[w]) for i, objs in enumerate(valid["_objects"]) for w in objs]
+        pairs = [(i, col[w]) for i, objs in enumerate(objects) for w in objs]
         r, j = np.array(pairs).T
-        x = sparse.csr_matrix((np.ones(len(pairs)), (r, j)), shape=(len(valid), k))  # image x object
-        strata = valid["prompt_id"].to_numpy()
+        x = sparse.csr_matrix((np.ones(len(pairs)), (r, j)), shape=(len(objects), k))  # image x object
         population = options.estimand == "prompt_population"
         chunks = [
-            stats.bootstrap_weights(strata, size, rng, resample_strata=population)
-            for size in stats.chunk_sizes(boot, len(valid))
+            strata.bootstrap_weights(prompts, size, rng, resample_strata=population)
+            for size in stats.chunk_sizes(boot, len(objects))
         ]
         c = np.concatenate([np.asarray((x.T @ w.T).T) for w in chunks])  # (B, K) resampled object counts
         bd, kk = distribution_bias_rows(c)
@@ -219,7 +329,7 @@ def _distribution_bias(
     common: dict[str, Any] = {
         "attribute": opts.caption_attribute,
         "scope": scope,
-        "n": len(valid),
+        "n": len(objects),
         "n_unknown": n_unknown,
     }
     return [

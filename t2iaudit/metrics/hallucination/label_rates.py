@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from t2iaudit.metrics.hallucination.options import HallucinationOptions, iter_cells
+from t2iaudit.metrics.hallucination.options import HallucinationOptions, cell_counts, iter_cells
 from t2iaudit.metrics.values import proportion
 from t2iaudit.types import UNKNOWN, MetricValue
 
@@ -42,11 +42,12 @@ def _unique(values: pd.Series) -> str | None:
 def miss_rate_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
     """H2 generative miss-rate per cell."""
     rows = frame[frame["attribute"] == opts.match_attribute]
+    label = rows["label"].to_numpy(dtype=object)
+    cells = cell_counts(rows, {"miss": label == "miss", "match": label == "match"}, opts.per_prompt)
     out = []
-    for scope, cell, _ in iter_cells(rows, opts.per_prompt):
-        miss = int((cell["label"] == "miss").sum())
-        n = miss + int((cell["label"] == "match").sum())
-        out.append(proportion("H2_miss_rate", opts.match_attribute, scope, miss, n, len(cell) - n, options))
+    for scope, c, _ in cells:
+        n = c["miss"] + c["match"]
+        out.append(proportion("H2_miss_rate", opts.match_attribute, scope, c["miss"], n, c["rows"] - n, options))
     return out
 
 
@@ -156,13 +157,14 @@ def count_mismatch_metrics(
 ) -> list[MetricValue]:
     """H5 person-count mismatch per cell."""
     rows = frame[(frame["attribute"] == opts.count_attribute) & frame["expected_people"].notna()]
+    label = rows["label"].astype(str).to_numpy(dtype=object)
+    known = label != UNKNOWN
+    expected = np.array([expected_count_label(int(e)) for e in rows["expected_people"].tolist()], dtype=object)
+    cells = cell_counts(rows, {"known": known, "miss": known & (label != expected)}, opts.per_prompt)
     out = []
-    for scope, cell, _ in iter_cells(rows, opts.per_prompt):
-        known = cell[cell["label"] != UNKNOWN]
-        expected = known["expected_people"].astype(int).map(expected_count_label)
-        miss = int((known["label"].astype(str) != expected).sum())
-        u = len(cell) - len(known)
-        out.append(proportion("H5_count_mismatch", opts.count_attribute, scope, miss, len(known), u, options))
+    for scope, c, _ in cells:
+        u = c["rows"] - c["known"]
+        out.append(proportion("H5_count_mismatch", opts.count_attribute, scope, c["miss"], c["known"], u, options))
     return out
 
 
@@ -174,11 +176,11 @@ def overcorrection_metrics(
     for col in sorted(c for c in frame.columns if str(c).startswith("fixed_")):
         attribute = col.removeprefix("fixed_")
         rows = frame[(frame["attribute"] == attribute) & frame[col].notna()]
-        for scope, cell, _ in iter_cells(rows, opts.per_prompt):
-            known = cell[cell["label"] != UNKNOWN]
-            wrong = int((known["label"].astype(str) != known[col].astype(str)).sum())
-            fixed = _unique(cell[col])
+        label = rows["label"].astype(str).to_numpy(dtype=object)
+        known = label != UNKNOWN
+        wrong = known & (label != rows[col].astype(str).to_numpy(dtype=object))
+        for scope, c, fixed in cell_counts(rows, {"known": known, "wrong": wrong}, opts.per_prompt, single=col):
             extra = {"fixed": fixed} if fixed is not None else {}
-            u = len(cell) - len(known)
-            out.append(proportion("H6_overcorrection", attribute, scope, wrong, len(known), u, options, **extra))
+            u = c["rows"] - c["known"]
+            out.append(proportion("H6_overcorrection", attribute, scope, c["wrong"], c["known"], u, options, **extra))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
@@ -37,3 +38,40 @@ def iter_cells(frame: pd.DataFrame, per_prompt: bool) -> Iterable[tuple[dict[str
         if per_prompt:
             for prompt, sub in rows.groupby("prompt_id", sort=True):
                 yield {"judge_id": str(judge), "model_id": str(model), "prompt_id": str(prompt)}, sub, False
+
+
+def cell_counts(
+    rows: pd.DataFrame, counts: dict[str, np.ndarray], per_prompt: bool, single: str | None = None
+) -> list[tuple[dict[str, str], dict[str, int], str | None]]:
+    """Per cell (in :func:`iter_cells` order), the sums of per-row 0/1 ``counts`` plus ``rows``
+    (the cell's rows), and the one value of column ``single`` when the cell has exactly one
+    (else None). One groupby for all cells instead of a frame slice per cell."""
+    keys = ["judge_id", "model_id", "prompt_id"]
+    frame = rows[keys].assign(rows=1, **{k: np.asarray(v, dtype=np.int64) for k, v in counts.items()})
+    if single is not None:
+        frame["_single"] = rows[single].astype(object).where(rows[single].notna(), None).map(_text)
+    names = ["rows", *counts]
+    out: list[tuple[dict[str, str], dict[str, int], str | None]] = []
+    for (judge, model), cell in frame.groupby(keys[:2], sort=True):
+        scope = {"judge_id": str(judge), "model_id": str(model)}
+        out.append((scope, {k: int(v) for k, v in cell[names].sum().items()}, _one(cell, single)))
+        if per_prompt:
+            sums = cell.groupby("prompt_id", sort=True)[names].sum()
+            ones = cell.groupby("prompt_id", sort=True)["_single"].agg(_only) if single else None
+            for prompt, row in zip(sums.index, sums.to_numpy().tolist()):
+                value = ones[prompt] if ones is not None else None
+                out.append(({**scope, "prompt_id": str(prompt)}, dict(zip(names, map(int, row))), value))
+    return out
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _only(values: pd.Series) -> str | None:
+    found = values.dropna().unique()
+    return str(found[0]) if len(found) == 1 else None
+
+
+def _one(cell: pd.DataFrame, single: str | None) -> str | None:
+    return _only(cell["_single"]) if single is not None else None

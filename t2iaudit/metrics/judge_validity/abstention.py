@@ -29,9 +29,9 @@ def abstention_metrics(frame: pd.DataFrame, options: MetricsOptions, *, per_prom
     unknown = (frame["label"] == UNKNOWN).rename("_u")
     for level in [keys[:3], keys] if per_prompt else [keys]:
         grouped = unknown.groupby([frame[k] for k in level], sort=True).agg(["sum", "size"])
-        for key, row in grouped.iterrows():
+        for key, u, n in zip(grouped.index, grouped["sum"].tolist(), grouped["size"].tolist()):
             scope = {k: str(v) for k, v in zip(level, key) if k != "attribute"}
-            u, n = int(row["sum"]), int(row["size"])
+            u, n = int(u), int(n)
             out.append(proportion("J2_unknown_rate", str(key[1]), scope, u, n, u, options, unknown_in_denominator=True))
     if "error" in frame.columns:  # why the judge abstained, when it says (API judges)
         level = keys[:3]

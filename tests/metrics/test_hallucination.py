@@ -13,7 +13,15 @@ from t2iaudit.metrics import stats
 from t2iaudit.metrics.compute import MetricsOptions
 from t2iaudit.metrics.hallucination.captions import added_objects, distribution_bias, score_caption
 from t2iaudit.metrics.hallucination.family import hallucination_family
-from t2iaudit.metrics.hallucination.wordfold import DATA, STOP_WORDS, ShippedLexicon, content_words, get_lexicon
+from t2iaudit.metrics.hallucination.wordfold import (
+    DATA,
+    STOP_WORDS,
+    CaptionFolder,
+    ShippedLexicon,
+    content_words,
+    fold_synonyms,
+    get_lexicon,
+)
 from t2iaudit.metrics.table import JudgementTable
 from tests.metrics.builders import pick, row, table
 
@@ -289,3 +297,13 @@ def test_h3_interval_holds_its_estimate_and_says_coverage_is_not_shown():
     for metric in ("H3_distribution_bias", "H3_distribution_bias_norm"):
         v = pick(values, metric)
         assert v.ci_low <= v.value <= v.ci_high and v.params["coverage"] == "not shown"
+
+
+def test_caption_folder_gives_what_content_words_and_fold_synonyms_give():
+    folder = CaptionFolder(SHIPPED)
+    prompt = content_words("a photo of a physician with a cellphone", SHIPPED, person_fold=False)
+    for caption in ["two doctors holding phones", "a woman and the men", "A red automobile!", "", "doctors doctors"]:
+        for _ in range(2):  # the second pass answers from the memos
+            words = folder.words(caption)
+            assert words == content_words(caption, SHIPPED, person_fold=False)
+            assert folder.fold(prompt, words) == fold_synonyms(prompt, words, SHIPPED)

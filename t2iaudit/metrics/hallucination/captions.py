@@ -22,7 +22,14 @@ import pandas as pd
 
 from t2iaudit.metrics import stats, strata
 from t2iaudit.metrics.hallucination.options import HallucinationOptions
-from t2iaudit.metrics.hallucination.wordfold import PERSON_WORDS, Lexicon, content_words, fold_synonyms, get_lexicon
+from t2iaudit.metrics.hallucination.wordfold import (
+    PERSON_WORDS,
+    CaptionFolder,
+    Lexicon,
+    content_words,
+    fold_synonyms,
+    get_lexicon,
+)
 from t2iaudit.types import UNKNOWN, MetricValue
 
 if TYPE_CHECKING:
@@ -120,6 +127,7 @@ def _score_rows(prompts: list[Any], captions: list[Any], known: np.ndarray, lexi
     unknown = np.ones(n, dtype=bool)
     objects: list[set[str]] = [set() for _ in range(n)]
     prompt_words: dict[str, tuple[list[str], list[str]]] = {}
+    folder = CaptionFolder(lexicon)
     for i, (prompt, caption, ok) in enumerate(zip(prompts, captions, known.tolist())):
         if not ok or not isinstance(caption, str):
             continue
@@ -127,17 +135,15 @@ def _score_rows(prompts: list[Any], captions: list[Any], known: np.ndarray, lexi
             plain = content_words(prompt, lexicon, person_fold=False)
             prompt_words[prompt] = (plain, _person_fold(plain))
         plain_in, folded_in = prompt_words[prompt]
-        plain_out = content_words(caption, lexicon, person_fold=False)
-        score = HallucinationScore(
-            frozenset(folded_in), frozenset(fold_synonyms(folded_in, _person_fold(plain_out), lexicon))
-        )
+        plain_out = folder.words(caption)
+        score = HallucinationScore(frozenset(folded_in), frozenset(folder.fold(folded_in, _person_fold(plain_out))))
         unknown[i] = False
         jaccard = score.jaccard_hallucination
         if jaccard is not None:
             h[i], added[i] = jaccard, score.added
         if score.missing is not None:
             missing[i] = score.missing
-        objects[i] = set(fold_synonyms(plain_in, plain_out, lexicon)) - set(plain_in)
+        objects[i] = set(folder.fold(plain_in, plain_out)) - set(plain_in)
     return _Scored(h, added, missing, unknown, objects)
 
 

@@ -208,3 +208,37 @@ def fold_synonyms(prompt_words: Iterable[str], caption_words: Iterable[str], lex
             word = next((s for s in inputs if s in syn or word in lexicon.synonyms(s)), word)
         out.append(word)
     return out
+
+
+class CaptionFolder:
+    """:func:`content_words` (without the person fold) and :func:`fold_synonyms` for many
+    captions: each distinct token is lemmatised once, and each distinct (prompt words, caption
+    word) pair folded once. Exact: the memos hold what the functions return for those inputs."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self._tokens: dict[str, str | None] = {}
+        self._folds: dict[tuple[tuple[str, ...], str], str] = {}
+
+    def words(self, text: str) -> list[str]:
+        """``content_words(text, lexicon, person_fold=False)``."""
+        out = []
+        for tok in _TOKEN.findall(str(text).lower()):
+            if tok not in self._tokens:
+                word = None if len(tok) <= 1 or tok in STOP_WORDS else self.lexicon.lemma(tok)
+                self._tokens[tok] = None if word is None or word in STOP_WORDS else word
+            found = self._tokens[tok]
+            if found is not None:
+                out.append(found)
+        return out
+
+    def fold(self, prompt_words: Iterable[str], caption_words: Iterable[str]) -> list[str]:
+        """``fold_synonyms(prompt_words, caption_words, lexicon)``."""
+        inputs = tuple(dict.fromkeys(prompt_words))
+        out = []
+        for word in caption_words:
+            key = (inputs, word)
+            if key not in self._folds:
+                self._folds[key] = fold_synonyms(inputs, [word], self.lexicon)[0]
+            out.append(self._folds[key])
+        return out

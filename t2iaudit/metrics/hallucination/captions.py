@@ -2,7 +2,7 @@
 
 Every function here is pure: it reads the judgement table (``t2iaudit.metrics.table``) and
 returns ``MetricValue`` records. The label-based rates H2, H4, H5 and H6 live in
-``label_rates``; ``family.hallucination_family`` runs them all. Cells: ``options.iter_cells``.
+``label_rates``; ``family.hallucination_family`` runs them all. Cells: judge x model, and judge x model x prompt.
 
 Word folding (content words, plurals, synonyms, the person fold) and its deviations from
 the TBYB code are described in ``wordfold``: synonyms come from NLTK's

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from t2iaudit.metrics.hallucination.options import HallucinationOptions, cell_counts, iter_cells
+from t2iaudit.metrics.hallucination.options import HallucinationOptions, cell_counts
 from t2iaudit.metrics.values import proportion
 from t2iaudit.types import UNKNOWN, MetricValue
 
@@ -70,25 +70,47 @@ def requested_metrics(table: JudgementTable, opts: HallucinationOptions, options
         excluded = _excluded_rows(table, attribute, col)
         if len(excluded):
             rows = pd.concat([rows, excluded], ignore_index=True).astype({"_excluded": bool})
-        for scope, cell, model_level in iter_cells(rows, opts.per_prompt):
-            labels = table.label_sets.get(scope["judge_id"], {}).get(attribute)
-            declared = cell[col].astype(str).isin(labels) if labels is not None else cell[col].notna()
-            n_undeclared = int((~declared).sum())
-            cell = cell[declared]
-            known = cell[cell["label"] != UNKNOWN]
-            hits = int((~known["_excluded"] & (known["label"] == known[col].astype(str))).sum())
-            n, u = len(known), len(cell) - len(known)
-            requested = _unique(cell[col])
-            extra: dict[str, Any] = {"requested": requested} if requested is not None else {}
-            if n_excluded := int(known["_excluded"].sum()):
-                extra["n_excluded"] = n_excluded
-            if n_undeclared:
-                extra["n_undeclared"] = n_undeclared
-            out.append(proportion("H4_miss_rate", attribute, scope, n - hits, n, u, options, **extra))
-            unknown = {"unknown_in_denominator": True, **extra}
-            out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options, **unknown))
-            if model_level:
-                out += _realisation(cell[~cell["_excluded"]], attribute, col, scope, labels, options)
+        out += _requested_cells(table, rows, attribute, col, opts, options)
+    return out
+
+
+def _requested_cells(
+    table: JudgementTable,
+    rows: pd.DataFrame,
+    attribute: str,
+    col: str,
+    opts: HallucinationOptions,
+    options: MetricsOptions,
+) -> list[MetricValue]:
+    """H4 of one attribute's rows (requested value in ``col``) for every cell."""
+    label_sets = {j: table.label_sets.get(j, {}).get(attribute) for j in rows["judge_id"].unique()}
+    label = rows["label"].astype(str).to_numpy(dtype=object)
+    requested = rows[col].astype(str).to_numpy(dtype=object)
+    excluded = rows["_excluded"].to_numpy(dtype=bool)
+    # A request the judge cannot give at all (not among its labels) is left out.
+    declared = np.array(
+        [label_sets[j] is None or r in label_sets[j] for j, r in zip(rows["judge_id"].tolist(), requested)], dtype=bool
+    )
+    known = declared & (label != UNKNOWN)
+    counts = {"declared": declared, "known": known, "hits": known & ~excluded & (label == requested)}
+    counts["excluded"] = known & excluded
+    shown = rows.assign(_requested=rows[col].where(declared))
+    models = rows.groupby(["judge_id", "model_id"], sort=True).indices
+    out: list[MetricValue] = []
+    for scope, c, value in cell_counts(shown, counts, opts.per_prompt, single="_requested"):
+        n, u = c["known"], c["declared"] - c["known"]
+        extra: dict[str, Any] = {"requested": value} if value is not None else {}
+        if c["excluded"]:
+            extra["n_excluded"] = c["excluded"]
+        if n_undeclared := c["rows"] - c["declared"]:
+            extra["n_undeclared"] = n_undeclared
+        out.append(proportion("H4_miss_rate", attribute, scope, n - c["hits"], n, u, options, **extra))
+        unknown = {"unknown_in_denominator": True, **extra}
+        out.append(proportion("H4_unknown_rate", attribute, scope, u, n + u, u, options, **unknown))
+        if "prompt_id" not in scope:
+            at = models[(scope["judge_id"], scope["model_id"])]
+            cell = rows.iloc[at[declared[at] & ~excluded[at]]]
+            out += _realisation(cell, attribute, col, scope, label_sets[scope["judge_id"]], options)
     return out
 
 

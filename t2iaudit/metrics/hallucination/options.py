@@ -6,7 +6,6 @@ prompt_id)``; ``judge_id`` is part of the scope so two judges of the same attrib
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
@@ -31,21 +30,15 @@ class HallucinationOptions(BaseModel):
     """Table columns holding the prompt text (first present wins)."""
 
 
-def iter_cells(frame: pd.DataFrame, per_prompt: bool) -> Iterable[tuple[dict[str, str], pd.DataFrame, bool]]:
-    """Yield ``(scope, rows, is_model_level)`` for each judge x model (x prompt) cell."""
-    for (judge, model), rows in frame.groupby(["judge_id", "model_id"], sort=True):
-        yield {"judge_id": str(judge), "model_id": str(model)}, rows, True
-        if per_prompt:
-            for prompt, sub in rows.groupby("prompt_id", sort=True):
-                yield {"judge_id": str(judge), "model_id": str(model), "prompt_id": str(prompt)}, sub, False
-
-
 def cell_counts(
     rows: pd.DataFrame, counts: dict[str, np.ndarray], per_prompt: bool, single: str | None = None
 ) -> list[tuple[dict[str, str], dict[str, int], str | None]]:
-    """Per cell (in :func:`iter_cells` order), the sums of per-row 0/1 ``counts`` plus ``rows``
-    (the cell's rows), and the one value of column ``single`` when the cell has exactly one
-    (else None). One groupby for all cells instead of a frame slice per cell."""
+    """Per cell, the sums of per-row 0/1 ``counts`` plus ``rows`` (the cell's rows), and the one
+    value of column ``single`` when the cell has exactly one (else None).
+
+    Cells come sorted: each judge x model, then (with ``per_prompt``) its prompts. One groupby
+    for all cells instead of a frame slice per cell.
+    """
     keys = ["judge_id", "model_id", "prompt_id"]
     frame = rows[keys].assign(rows=1, **{k: np.asarray(v, dtype=np.int64) for k, v in counts.items()})
     if single is not None:

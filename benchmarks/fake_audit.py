@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +60,15 @@ class Measured:
     """Its peak resident memory (``ru_maxrss``)."""
 
 
-def run_cli(*args: str) -> Measured:
-    """Run ``python -m t2iaudit.cli ARGS`` in a fresh process; its own time and peak memory."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+def run_cli(*args: str, env: Mapping[str, str] | None = None) -> Measured:
+    """Run ``python -m t2iaudit.cli ARGS`` in a fresh process (``env``: variables to set in it);
+    its own time and peak memory."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    child = {**os.environ, "PYTHONPATH": path, **(env or {})}
     cmd = [sys.executable, "-m", "t2iaudit.cli", *args]
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image
-
 from t2iaudit.errors import InputError
 from t2iaudit.types import UNKNOWN, Prompt
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from t2iaudit.judges.base import Judge, JudgeConfig
     from t2iaudit.run.store import RunStore
 
@@ -51,6 +50,8 @@ class CalibrationSet:
                 f"needs columns {attribute!r} (true label) and 'judged_{attribute}' (the judge's label)",
                 file=self.file,
             )
+        import numpy as np
+
         t, j = self.truth[attribute], self.judged[attribute]
         keep = [i for i in range(len(t)) if t[i] is not None and j[i] is not None]
         return np.array([t[i] for i in keep], dtype=object), np.array([j[i] for i in keep], dtype=object)
@@ -119,7 +120,7 @@ def calibration_images(cal: CalibrationSet) -> list[Path]:
     Raises:
         InputError: Naming the CSV, the row and the column.
     """
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     from t2iaudit.paths import inside
 
@@ -142,6 +143,8 @@ def calibration_images(cal: CalibrationSet) -> list[Path]:
 
 def confusion_counts(true: np.ndarray, judged: np.ndarray, labels: list[str]) -> np.ndarray:
     """``N[j, k]``: calibration images of true class j judged k (judged ``unknown`` dropped)."""
+    import numpy as np
+
     index = {label: i for i, label in enumerate(labels)}
     counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for t, j in zip(true, judged):
@@ -163,6 +166,8 @@ def calibration_file(store: RunStore, config: JudgeConfig) -> Path:
 
 def calibrate_judge(store: RunStore, config: JudgeConfig, judge: Judge, csv_path: str, batch_size: int) -> Path:
     """Judge the calibration images of ``csv_path`` unless already done; returns the output CSV."""
+    from PIL import Image
+
     from t2iaudit.judges.base import JudgeInput
 
     out = calibration_file(store, config)

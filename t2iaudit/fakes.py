@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from t2iaudit.generators.base import GeneratedImage, GenerationRequest, GeneratorKind
 from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.types import UNKNOWN, Judgement
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def _code(text: str) -> tuple[int, int, int]:
@@ -83,6 +84,9 @@ class FakeGenerator:
         return [GeneratedImage(image=self._image(r.seed, r.prompt.requested)) for r in requests]
 
     def _image(self, seed: int, requested: dict[str, str] | None = None) -> Image.Image:
+        import numpy as np  # here, not at import: a rerun of a finished audit makes no image
+        from PIL import Image
+
         rng = np.random.default_rng(seed)
         size = self.config.size
         pixels = rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
@@ -146,6 +150,8 @@ class FakeJudge:
         }
 
     def judge(self, items: list[JudgeInput]) -> list[Judgement]:
+        import numpy as np
+
         out = []
         for item in items:
             arr = np.asarray(item.image.convert("RGB"), dtype=np.uint8)

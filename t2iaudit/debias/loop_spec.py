@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from t2iaudit.debias.schema import MAX_N, NAME_PATTERN, AttributeTarget
+from t2iaudit.debias.attribute_target import MAX_N, NAME_PATTERN, AttributeTarget
 from t2iaudit.errors import InputError
 
 MAX_ROUNDS = 10

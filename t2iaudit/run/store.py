@@ -21,13 +21,15 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from PIL import Image
 from pydantic import BaseModel
 
 from t2iaudit import fileio
 from t2iaudit.types import ImageRecord, Judgement, MetricValue, Prompt
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MANIFEST = "manifest.json"
 PROMPTS = "prompts.jsonl"
@@ -147,6 +149,55 @@ def repair_torn_tail(path: Path) -> int:
         f.flush()
         os.fsync(f.fileno())
     return size - keep
+
+
+def _entries(folder: str, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """``(relative path, entry)`` of everything under ``folder``, not descending into linked folders
+    (what ``Path.rglob`` visits, without making a ``Path`` of each file)."""
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except PermissionError:
+        return
+    for entry in entries:
+        rel = prefix + entry.name
+        yield rel, entry
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            yield from _entries(entry.path, rel + "/")
+
+
+def _leftovers(root: Path, referenced: set[str]) -> tuple[list[str], list[str]]:
+    """Relative paths of the temporary files (``.*.tmp``, anywhere) and of the files under
+    ``images/`` that are not in ``referenced``, in one walk of the run directory."""
+    temporary: list[str] = []
+    unreferenced: list[str] = []
+    if not root.is_dir():
+        return temporary, unreferenced
+
+    def orphan(rel: str, entry: os.DirEntry[str]) -> None:
+        if rel not in referenced and entry.is_file():
+            unreferenced.append(rel)
+
+    for rel, entry in _entries(str(root), ""):
+        name = entry.name
+        if len(name) >= 5 and name.startswith(".") and name.endswith(".tmp"):  # the glob ".*.tmp"
+            temporary.append(rel)
+        if rel.startswith("images/"):
+            orphan(rel, entry)
+    images = root / "images"
+    if images.is_symlink() and images.is_dir():  # the walk above does not enter a linked folder
+        for rel, entry in _entries(str(images), "images/"):
+            orphan(rel, entry)
+    return temporary, unreferenced
+
+
+def _parts(rel: str) -> list[str]:
+    """Sort key of a relative path: by its parts, as ``Path`` objects sort."""
+    return rel.split("/")
 
 
 _LOCKS: dict[Path, int] = {}
@@ -308,21 +359,17 @@ class RunStore:
         Call it only while no shard of this run is running (the audit calls it when it ends).
         """
         referenced = {r.path for r in self.images()}
-        removed = []
-        for path in sorted(self.root.rglob(".*.tmp")):
-            removed.append(path)
-        folder = self.root / "images"
-        if folder.is_dir():
-            for path in sorted(folder.rglob("*")):
-                if path.is_file() and path.relative_to(self.root).as_posix() not in referenced:
-                    removed.append(path)
+        temporary, unreferenced = _leftovers(self.root, referenced)
+        removed = list(dict.fromkeys(sorted(temporary, key=_parts) + sorted(unreferenced, key=_parts)))
         with fileio.output_errors(self.root):
-            for path in dict.fromkeys(removed):
-                path.unlink(missing_ok=True)
-        return [p.relative_to(self.root).as_posix() for p in dict.fromkeys(removed)]
+            for rel in removed:
+                (self.root / rel).unlink(missing_ok=True)
+        return removed
 
     def load_image(self, record: ImageRecord) -> Image.Image:
         """Decode a stored image to RGB; a missing or corrupt file raises naming the path."""
+        from PIL import Image
+
         path = self.root / record.path
         try:
             with Image.open(path) as im:

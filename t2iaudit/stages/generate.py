@@ -28,8 +28,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
 from t2iaudit.errors import InputError
 from t2iaudit.run.lifecycle import stage_status, update_manifest
 from t2iaudit.run.manifest import RunManifest, StageStatus
@@ -201,6 +199,8 @@ def _image_record(
         data, suffix = buf.getvalue(), ".png"
     else:
         data, suffix = res.data or b"", res.suffix
+        from PIL import Image
+
         try:
             with Image.open(io.BytesIO(data)) as im:
                 im.load()

@@ -133,16 +133,15 @@ def plan_judging(
     configs = [load_judge_config(j) for j in spec.judges]
     have = judged_pairs(store.read(JUDGEMENTS), declared_attributes(configs)) if done is None else done
     images = plan_order(store, spec)
-    pending = {c.judge_id(): {im.image_id for im in images if (im.image_id, c.judge_id()) not in have} for c in configs}
+    ids = [c.judge_id() for c in configs]
+    pending = {j: {im.image_id for im in images if (im.image_id, j) not in have} for j in ids}
     todo = [im for im in images if any(im.image_id in p for p in pending.values())]
     shards = []
     for i, batch in enumerate(batched(todo, shard_size or spec.judge_batch_size)):
-        for name, config in zip(spec.judges, configs):
-            items = tuple(
-                (im.image_id, im.path, im.prompt_id) for im in batch if im.image_id in pending[config.judge_id()]
-            )
+        for name, judge_id in zip(spec.judges, ids):
+            items = tuple((im.image_id, im.path, im.prompt_id) for im in batch if im.image_id in pending[judge_id])
             if items:
-                shards.append(JudgeShard(name, config.judge_id(), items, i))
+                shards.append(JudgeShard(name, judge_id, items, i))
     return shards
 
 

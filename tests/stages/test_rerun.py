@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -11,9 +14,11 @@ from typer.testing import CliRunner
 from t2iaudit.cli import app
 from t2iaudit.run.fingerprint import stage_inputs
 from t2iaudit.run.store import RunStore
+from tests.conftest import REPO
 from tests.helpers import fake_spec
 
 WATCHED = ("images.jsonl", "judgements.jsonl", "metrics.jsonl", "report.html", "summary.md")
+NUMERICAL = ("numpy", "pandas", "scipy", "PIL", "matplotlib", "torch")
 
 
 def _audit(spec: Path, out: Path) -> None:
@@ -62,3 +67,23 @@ def test_a_damaged_metrics_file_or_record_is_not_reused(tmp_path: Path):
         line = (run / "judgements.jsonl").read_text().splitlines()[0]
         f.write(line + "\n")
     assert stage_inputs(RunStore(run), "metrics", {"bootstrap_resamples": 100}) != inputs
+
+
+def test_a_rerun_of_a_finished_audit_loads_no_numerical_library(tmp_path: Path):
+    """What keeps a rerun cheap (benchmarks/bench_resume.py): it makes, decodes and computes
+    nothing, so a fresh process imports none of the libraries that would."""
+    spec = fake_spec(tmp_path, prompts=2, replicates=2)
+    _audit(spec, tmp_path / "first" / "run")
+    run = shutil.copytree(tmp_path / "first" / "run", tmp_path / "run")  # this process keeps the first's lock
+    before = _state(run)
+    code = (
+        "import sys\n"
+        "from t2iaudit.cli import app\n"
+        f"sys.argv = ['t2iaudit', 'audit', {str(spec)!r}, '--out', {str(run)!r}, '-q']\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print(sorted(m for m in {NUMERICAL!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[]"
+    assert _state(run) == before

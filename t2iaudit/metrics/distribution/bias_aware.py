@@ -38,6 +38,7 @@ import numpy as np
 from scipy import stats as sps
 
 from t2iaudit.metrics import stats
+from t2iaudit.metrics.distribution import moments
 from t2iaudit.metrics.stats import nanmean, no_empty_warnings, percentile_interval
 
 Key = tuple[str, str]
@@ -159,11 +160,15 @@ def candidate_bounds(
     posterior: int,
     confidence: float,
     rng: np.random.Generator,
+    linear: tuple[str, ...] = (),
 ) -> dict[Key, _Bounds]:
-    """Monte Carlo sampling distribution of each plug-in at candidate ``theta`` ``(C, P, K + 1)``."""
+    """Monte Carlo sampling distribution of each plug-in at candidate ``theta`` ``(C, P, K + 1)``.
+
+    For the ``linear`` metrics only the variances are computed (their bias band is zero).
+    """
     shape = (draws, *theta.shape[:2])
     sample = rng.multinomial(np.broadcast_to(m, shape), np.broadcast_to(theta, (*shape, theta.shape[-1])))
-    values = evaluate(sample.astype(np.float64), refs)
+    values = evaluate(sample, refs)
     exact = evaluate(theta * m[:, None], refs)
     out = {}
     post = slice(1, 1 + posterior)
@@ -171,9 +176,13 @@ def candidate_bounds(
         for key, truth in exact.items():
             f = _as_matrix(values[key], 2)  # (R, C, P, L)
             t = _as_matrix(truth, 1)  # (C, P, L)
-            lo, hi = percentile_interval(f, confidence)
-            bias = np.nanmean(f, axis=0) - t
-            var = np.nanvar(f, axis=0)
+            mean, var = moments.nan_moments(f)
+            if key[1] in linear:
+                zero = np.zeros(t.shape[1:])
+                out[key] = _Bounds(zero, zero, zero, zero, zero, np.nanmax(var, axis=0), var[0])
+                continue
+            lo, hi = moments.percentile_interval(f, confidence)
+            bias = mean - t
             out[key] = _Bounds(
                 shift_hi=np.nanmax(hi - t, axis=0),
                 shift_lo=np.nanmin(lo - t, axis=0),
@@ -236,23 +245,20 @@ def bias_aware_intervals(
         sample = rng.multinomial(
             np.broadcast_to(m[sl], (b, sl.stop - sl.start)),
             np.broadcast_to(theta[sl], (b, sl.stop - sl.start, width)),
-        ).astype(np.float64)
+        )
         values = evaluate(sample, {k: r[sl] for k, r in refs.items()})
         for key in keys:
             v = _as_matrix(values[key], 1)  # (B, Pc, L)
-            w = masks[key[0]][sl].astype(float)[None, :, None]
-            drawn = weights[key[0]]
-            if drawn is not None:
-                w = w * drawn[:, sl, None]
-            finite = np.isfinite(v)
-            num[key] += (np.where(finite, v, 0.0) * w).sum(axis=1)
-            den[key] += (finite * w).sum(axis=1)
+            num[key] += moments.weighted_sum(v, masks[key[0]][sl], weights[key[0]], sl, den[key])
         if pooled is not None:
-            w = pooled_mask[sl].astype(float)[None, :, None]
             drawn = weights[""]
-            if drawn is not None:
-                w = w * drawn[:, sl, None]
-            pooled_sum += (sample[..., :-1] * w).sum(axis=1)
+            if drawn is None and pooled_mask[sl].all():
+                pooled_sum += sample[..., :-1].sum(axis=1)  # integer counts: an exact sum
+            else:
+                w = pooled_mask[sl].astype(float)[None, :, None]
+                if drawn is not None:
+                    w = w * drawn[:, sl, None]
+                pooled_sum += (sample[..., :-1] * w).sum(axis=1)
     out = Intervals()
     # What each prompt's plausible thetas say: bias bounds, quantile shifts, variances.
     bounds: dict[Key, list[_Bounds]] = {k: [] for k in keys}
@@ -269,6 +275,7 @@ def bias_aware_intervals(
             settings.posterior_candidates,
             level,
             rng,
+            linear,
         )
         for key in keys:
             bounds[key].append(found[key])

@@ -111,3 +111,12 @@ def test_evaluate_uses_the_formulas_for_arrays_the_columns_do_not_take() -> None
     got = evaluate(fortran, refs, roles, options)
     assert list(got) == list(want) and all(got[k].strides == want[k].strides for k in want)
     assert_same(evaluate_formulas(counts, refs, roles, options), evaluate(counts, refs, roles, options))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9, 12])
+def test_sorting_network_sorts_every_zero_one_row(n: int) -> None:
+    # The 0-1 principle: a comparator network that sorts every 0/1 sequence sorts every sequence.
+    rows = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    cols = [rows[:, j].astype(float) for j in range(n)]
+    got = np.stack(columns._sorted(cols), axis=1)
+    assert (got == np.sort(rows, axis=1)).all()

@@ -11,6 +11,7 @@ counts); the formulas and their sources are in ``formulas``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
@@ -96,9 +97,36 @@ def _row_max(cols: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Compare-exchange pairs ``(i, j)``, ``i < j``, that sort ``n`` values: Batcher's odd-even
+    merge sort on the next power of two, without the pairs that reach past ``n`` (Knuth, TAOCP
+    vol. 3, 5.3.4)."""
+    size = 1
+    while size < n:
+        size *= 2
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return tuple((a, b) for a, b in pairs if b < n)
+
+
 def _sorted(cols: list[np.ndarray]) -> list[np.ndarray]:
-    """Each row's values in ascending order (as ``np.sort`` over the last axis)."""
-    return list(np.moveaxis(np.sort(np.stack(cols, axis=-1), axis=-1), -1, 0))
+    """Each row's values in ascending order, as ``np.sort`` over the last axis gives them where a
+    row has no NaN (a row with a NaN gets NaNs; only ``pairwise_gap``, whose sum is NaN either
+    way, uses this)."""
+    out = list(cols)
+    for i, j in sorting_network(len(cols)):
+        out[i], out[j] = np.minimum(out[i], out[j]), np.maximum(out[i], out[j])
+    return out
 
 
 class _Block:
@@ -110,7 +138,10 @@ class _Block:
         self.u = np.ascontiguousarray(counts[..., self.k], dtype=np.float64)
         self.total = row_sum(self.n)
         with np.errstate(divide="ignore", invalid="ignore"):
-            self.p = [np.where(self.total > 0, c / self.total, np.nan) for c in self.n]
+            if (self.total > 0).all():
+                self.p = [c / self.total for c in self.n]
+            else:
+                self.p = [np.where(self.total > 0, c / self.total, np.nan) for c in self.n]
         self._diff: dict[tuple[int, object], np.ndarray] = {}
         self._abs: dict[tuple[int, object], np.ndarray] = {}
         self._shared: dict[tuple[str, object], Any] = {}

@@ -1,6 +1,6 @@
-"""Summaries of bootstrap and Monte Carlo draws for ``bias_aware``, with the bits of the plain numpy.
+"""Summaries of bootstrap and Monte Carlo draws for the bias-aware intervals, with plain numpy's bits.
 
-``bias_aware.candidate_bounds`` summarises every metric's draws at every candidate ``theta`` and
+``plausible.candidate_bounds`` summarises every metric's draws at every candidate ``theta`` and
 the noise bootstrap sums them over prompts. These give exactly the values of ``np.nanmean``,
 ``np.nanvar``, ``stats.percentile_interval`` and a masked, weighted sum (the same numpy
 operations on the same arrays), with the mean computed once for both moments, no NaN
@@ -19,14 +19,16 @@ def nan_moments(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(np.nanmean(draws, axis=0), np.nanvar(draws, axis=0))``, bit for bit (NaN where no draw
     is finite, without a warning)."""
     draws = np.asarray(draws, dtype=np.float64)
-    missing = np.isnan(draws)
+    total = draws.sum(axis=0)
+    missing = np.isnan(draws) if np.isnan(total).any() else None  # a NaN draw makes its sum NaN
     with np.errstate(invalid="ignore", divide="ignore"):
-        if missing.any():
+        if missing is not None and missing.any():
             values = np.where(missing, 0.0, draws)
             count: np.ndarray | int = (~missing).sum(axis=0, dtype=np.intp)
+            total = values.sum(axis=0)
         else:
             values, count, missing = draws, draws.shape[0], None
-        mean = values.sum(axis=0) / count
+        mean = total / count
         deviation = values - mean
         if missing is not None:
             np.copyto(deviation, 0.0, where=missing)

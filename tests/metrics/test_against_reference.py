@@ -3,12 +3,19 @@ hand computations and independent implementations (scipy, Fair Diffusion's rule)
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats as sps
 
 from t2iaudit.metrics.compute import MetricsOptions
-from t2iaudit.metrics.distribution.against_reference import ReferenceOptions, amplification_class, goodness_of_fit
+from t2iaudit.metrics.distribution.against_reference import (
+    ReferenceOptions,
+    amplification_class,
+    compositions,
+    goodness_of_fit,
+)
 from t2iaudit.metrics.distribution.family import group_values
 from t2iaudit.metrics.table import LabelCounts
 from t2iaudit.types import MetricValue
@@ -34,6 +41,24 @@ def test_small_expected_counts_get_an_exact_p_beside_the_asymptotic_one():
     assert got.p_used == got.exact_p and got.exact_method.startswith("exact")
     mc = goodness_of_fit(observed, reference, ReferenceOptions(exact_max_outcomes=0), np.random.default_rng(0))
     assert mc.exact_method.startswith("monte-carlo") and mc.exact_p == pytest.approx(got.exact_p, abs=0.01)
+
+
+def test_compositions_are_every_outcome_in_lexicographic_order():
+    for n, k in [(0, 1), (0, 3), (4, 1), (5, 2), (6, 3), (7, 4)]:
+        want = [x for x in itertools.product(range(n + 1), repeat=k) if sum(x) == n]  # lexicographic
+        got = np.stack(compositions(n, k), axis=1)
+        assert got.dtype == np.int64 and got.tolist() == [list(x) for x in want]
+
+
+def test_exact_p_sums_the_multinomial_outcomes_at_least_as_extreme():
+    observed, reference = np.array([9, 2, 1, 0]), np.array([0.55, 0.25, 0.15, 0.05])
+    got = goodness_of_fit(observed, reference, ReferenceOptions(), np.random.default_rng(0))
+    n, expected = 12, reference * 12
+    outcomes = np.array([x for x in itertools.product(range(n + 1), repeat=4) if sum(x) == n])
+    stat = ((outcomes - expected) ** 2 / expected).sum(axis=1)
+    pmf = sps.multinomial.pmf(outcomes, n, reference)
+    assert got.chi2 == pytest.approx(((observed - expected) ** 2 / expected).sum())
+    assert got.exact_p == pytest.approx(pmf[stat >= got.chi2 - 1e-9].sum(), rel=1e-9)
 
 
 def test_a_label_observed_against_a_zero_reference_share_has_p_zero():

@@ -269,3 +269,28 @@ def test_seed_effect_metric_is_gone():
 
     assert "seed_sd_share" not in METRICS
     assert "seed_spread" not in FAMILIES
+
+
+def test_fast_records_are_what_model_construct_makes():
+    from t2iaudit.metrics.distribution import records
+    from t2iaudit.types import MetricValue
+
+    assert records._PLAIN_CONSTRUCT  # else _value falls back to model_construct (correct, slower)
+    got = records._value("D1_mad", "gender", {"model_id": "m"}, 0.25, np.float64(0.1), float("nan"), 7, 1, {"a": 1})
+    want = MetricValue.model_construct(
+        metric="D1_mad",
+        attribute="gender",
+        scope={"model_id": "m"},
+        value=0.25,
+        ci_low=0.1,
+        ci_high=None,
+        n=7,
+        n_unknown=1,
+        params={"a": 1},
+    )
+    assert got == want and repr(got) == repr(want) and got.model_dump_json() == want.model_dump_json()
+    assert list(got.__dict__) == list(want.__dict__) and got.model_fields_set == want.model_fields_set
+    assert got.__pydantic_extra__ is None and got.__pydantic_private__ is None
+    with pytest.raises(ValueError):  # still frozen
+        got.value = 1.0
+    assert MetricValue.model_validate(got.model_dump()) == got

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import special
 
 from t2iaudit.metrics import stats
+from t2iaudit.metrics.distribution.columns import row_sum
 from t2iaudit.metrics.distribution.formulas import total_variation
 from t2iaudit.metrics.significance import chi2_sf, holm
 from t2iaudit.types import MetricValue
@@ -85,16 +86,18 @@ class GoodnessOfFit:
         return self.exact_p if self.exact_p is not None else self.p
 
 
-def compositions(n: int, k: int) -> np.ndarray:
-    """Every way to put ``n`` items into ``k`` ordered boxes, ``(C(n + k - 1, k - 1), k)``."""
-    rows = np.zeros((1, 0), dtype=np.int64)
+def compositions(n: int, k: int) -> list[np.ndarray]:
+    """Every way to put ``n`` items into ``k`` ordered boxes, in lexicographic order: ``k``
+    columns of ``C(n + k - 1, k - 1)`` counts each."""
+    cols: list[np.ndarray] = []
     left = np.array([n], dtype=np.int64)
     for _ in range(k - 1):
-        take = [np.arange(x + 1) for x in left]
-        counts = np.array([len(t) for t in take])
-        rows = np.concatenate([np.repeat(rows, counts, axis=0), np.concatenate(take)[:, None]], axis=1)
-        left = np.repeat(left, counts) - rows[:, -1]
-    return np.concatenate([rows, left[:, None]], axis=1)
+        counts = left + 1  # the next box takes 0..left items
+        starts = np.cumsum(counts) - counts
+        take = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
+        cols = [np.repeat(c, counts) for c in cols] + [take]
+        left = np.repeat(left, counts) - take
+    return [*cols, left]
 
 
 def goodness_of_fit(
@@ -116,17 +119,30 @@ def goodness_of_fit(
     if dof < 1 or n == 0 or (expected >= 5).all():
         return GoodnessOfFit(chi2, dof, float(p) if np.isfinite(p) else 1.0)
     if special.comb(n + dof, dof) <= options.exact_max_outcomes:
-        outcomes = compositions(n, dof + 1)
-        log_pmf = special.gammaln(n + 1) - special.gammaln(outcomes + 1).sum(axis=1) + (outcomes * np.log(r)).sum(1)
-        stat = ((outcomes - expected) ** 2 / expected).sum(axis=1)
+        # By label columns (row_sum adds as numpy's sum over a row does); gammaln(x + 1) from a
+        # table of the n + 1 possible counts.
+        cols = compositions(n, dof + 1)
+        log_factorial = special.gammaln(np.arange(n + 1, dtype=np.int64) + 1)
+        log_r = np.log(r)
+        log_pmf = (
+            special.gammaln(n + 1)
+            - row_sum([log_factorial[c] for c in cols])
+            + row_sum([c * log_r[j] for j, c in enumerate(cols)])
+        )
+        stat = _statistic(cols, expected)
         exact = float(np.exp(log_pmf[stat >= chi2 - 1e-9]).sum())
         method = "exact (every multinomial outcome, ordered by the chi-square statistic)"
     else:
         draws = rng.multinomial(n, r, size=options.monte_carlo_draws)
-        stat = ((draws - expected) ** 2 / expected).sum(axis=1)
+        stat = _statistic([draws[:, j] for j in range(dof + 1)], expected)
         exact = float((1 + (stat >= chi2 - 1e-9).sum()) / (options.monte_carlo_draws + 1))
         method = f"monte-carlo ({options.monte_carlo_draws} draws, chi-square statistic)"
     return GoodnessOfFit(chi2, dof, float(p), min(1.0, exact), method)
+
+
+def _statistic(cols: list[np.ndarray], expected: np.ndarray) -> np.ndarray:
+    """Pearson's statistic of each outcome, ``sum_k (x_k - e_k)^2 / e_k``, from label columns."""
+    return row_sum([(c - expected[j]) ** 2 / expected[j] for j, c in enumerate(cols)])
 
 
 def amplification_class(tv_model_reference: float, d11: float, tolerance: float) -> str:

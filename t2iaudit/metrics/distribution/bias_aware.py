@@ -38,12 +38,19 @@ import numpy as np
 from scipy import stats as sps
 
 from t2iaudit.metrics import stats
+from t2iaudit.metrics.distribution import moments, plausible
+from t2iaudit.metrics.distribution.plausible import (
+    Bounds,
+    Evaluate,
+    Key,
+    as_matrix,
+    blocks,
+    candidate_bounds,
+    candidates,
+    concatenate,
+)
 from t2iaudit.metrics.stats import nanmean, no_empty_warnings, percentile_interval
 
-Key = tuple[str, str]
-Evaluate = Callable[[np.ndarray, dict[str, np.ndarray]], dict[Key, np.ndarray]]
-"""Counts ``(..., P, K + 1)`` (last column unknown) and reference rows ``{name: (P, K)}`` ->
-per-prompt metric values ``{(reference or "", metric): (..., P)}`` (``(..., P, K)`` for shares)."""
 Pooled = Callable[[np.ndarray], np.ndarray]
 """Pooled valid counts ``(..., K)`` -> the pooled metric ``(...)``."""
 Estimand = Literal["audited_prompts", "prompt_population"]
@@ -80,112 +87,6 @@ class Intervals:
     corrected: dict[Key, np.ndarray] = field(default_factory=dict)
 
 
-def _as_matrix(v: np.ndarray, lead: int) -> np.ndarray:
-    """Values ``(lead..., P)`` or ``(lead..., P, L)`` -> ``(lead..., P, L)``."""
-    return v[..., None] if v.ndim == lead + 1 else v
-
-
-def _deviance(theta: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Likelihood-ratio statistic ``G = 2 sum_k c_k ln(c_k / (m theta_k))`` of ``theta`` given counts."""
-    m = counts.sum(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(counts > 0, counts * np.log(counts / (m * theta)), 0.0)
-    return 2.0 * np.nan_to_num(terms.sum(axis=-1), nan=np.inf, posinf=np.inf)
-
-
-def _pull_into_region(start: np.ndarray, target: np.ndarray, counts: np.ndarray, level: float) -> np.ndarray:
-    """Furthest point from ``start`` towards ``target`` with deviance <= ``level`` (per row).
-
-    The deviance is convex in theta, so the points of a segment inside the region form an
-    interval holding ``start`` (the Jeffreys mean, near the maximum likelihood): bisection.
-    """
-    ok_target = _deviance(target, counts) <= level
-    lo = np.zeros(len(start))
-    hi = np.ones(len(start))
-    for _ in range(14):
-        mid = (lo + hi) / 2
-        inside = _deviance(start + mid[:, None] * (target - start), counts) <= level
-        lo = np.where(inside, mid, lo)
-        hi = np.where(inside, hi, mid)
-    t = np.where(ok_target, 1.0, lo)
-    return start + t[:, None] * (target - start)
-
-
-def candidates(counts: np.ndarray, kinks: list[np.ndarray], settings: Settings, rng: np.random.Generator) -> np.ndarray:
-    """Plausible ``theta`` for each prompt, ``(C, P, K + 1)``: Jeffreys mean, posterior draws, kinks.
-
-    Kinks are points over the K valid labels (NaN rows: not applicable; the Jeffreys mean is
-    used instead); they keep the prompt's unknown share and are pulled into the likelihood-ratio
-    confidence region of level ``settings.region`` (Wilks: deviance <= chi2 quantile, K df).
-    """
-    alpha = counts + 0.5
-    mean = alpha / alpha.sum(axis=-1, keepdims=True)
-    draws = stats.jeffreys_draws(counts, settings.posterior_candidates, rng)
-    level = float(sps.chi2.ppf(settings.region, counts.shape[-1] - 1))
-    out = [mean, *draws]
-    unknown = mean[:, -1:]
-    for kink in kinks:
-        target = np.concatenate([kink * (1.0 - unknown), unknown], axis=1)
-        usable = np.isfinite(target).all(axis=1)
-        target = np.where(usable[:, None], target, mean)
-        out.append(_pull_into_region(mean, target, counts, level))
-    return np.stack(out)
-
-
-@dataclass
-class _Bounds:
-    """What the candidates of each prompt say about a metric, ``(P, L)`` arrays."""
-
-    shift_hi: np.ndarray
-    """``max_c (Q_hi(c) - f(theta_c))``: the plug-in's upper quantile above the truth."""
-    shift_lo: np.ndarray
-    """``min_c (Q_lo(c) - f(theta_c))``: the plug-in's lower quantile above the truth."""
-    bias_max: np.ndarray
-    bias_min: np.ndarray
-    bias_post: np.ndarray
-    """Bias averaged over the posterior-draw candidates (for the bias-corrected estimate)."""
-    var_max: np.ndarray
-    """Largest variance of the plug-in over the candidates."""
-    var_mean: np.ndarray
-    """Variance of the plug-in at the Jeffreys mean (candidate 0)."""
-
-
-def candidate_bounds(
-    theta: np.ndarray,
-    m: np.ndarray,
-    refs: dict[str, np.ndarray],
-    evaluate: Evaluate,
-    draws: int,
-    posterior: int,
-    confidence: float,
-    rng: np.random.Generator,
-) -> dict[Key, _Bounds]:
-    """Monte Carlo sampling distribution of each plug-in at candidate ``theta`` ``(C, P, K + 1)``."""
-    shape = (draws, *theta.shape[:2])
-    sample = rng.multinomial(np.broadcast_to(m, shape), np.broadcast_to(theta, (*shape, theta.shape[-1])))
-    values = evaluate(sample.astype(np.float64), refs)
-    exact = evaluate(theta * m[:, None], refs)
-    out = {}
-    post = slice(1, 1 + posterior)
-    with no_empty_warnings():
-        for key, truth in exact.items():
-            f = _as_matrix(values[key], 2)  # (R, C, P, L)
-            t = _as_matrix(truth, 1)  # (C, P, L)
-            lo, hi = percentile_interval(f, confidence)
-            bias = np.nanmean(f, axis=0) - t
-            var = np.nanvar(f, axis=0)
-            out[key] = _Bounds(
-                shift_hi=np.nanmax(hi - t, axis=0),
-                shift_lo=np.nanmin(lo - t, axis=0),
-                bias_max=np.nanmax(bias, axis=0),
-                bias_min=np.nanmin(bias, axis=0),
-                bias_post=np.nanmean(bias[post], axis=0),
-                var_max=np.nanmax(var, axis=0),
-                var_mean=var[0],
-            )
-    return out
-
-
 def bias_aware_intervals(
     counts: np.ndarray,
     refs: dict[str, np.ndarray],
@@ -217,7 +118,7 @@ def bias_aware_intervals(
     counts = np.asarray(counts, dtype=np.int64)
     n_prompts, width = counts.shape
     m = counts.sum(axis=1)
-    point = {k: _as_matrix(v, 0) for k, v in evaluate(counts.astype(np.float64), refs).items()}
+    point = {k: as_matrix(v, 0) for k, v in evaluate(counts.astype(np.float64), refs).items()}
     alpha = counts + 0.5
     theta = alpha / alpha.sum(axis=1, keepdims=True)
     level = settings.confidence
@@ -236,30 +137,32 @@ def bias_aware_intervals(
         sample = rng.multinomial(
             np.broadcast_to(m[sl], (b, sl.stop - sl.start)),
             np.broadcast_to(theta[sl], (b, sl.stop - sl.start, width)),
-        ).astype(np.float64)
-        values = evaluate(sample, {k: r[sl] for k, r in refs.items()})
-        for key in keys:
-            v = _as_matrix(values[key], 1)  # (B, Pc, L)
-            w = masks[key[0]][sl].astype(float)[None, :, None]
-            drawn = weights[key[0]]
-            if drawn is not None:
-                w = w * drawn[:, sl, None]
-            finite = np.isfinite(v)
-            num[key] += (np.where(finite, v, 0.0) * w).sum(axis=1)
-            den[key] += (finite * w).sum(axis=1)
+        )
+        chunk_refs = {k: r[sl] for k, r in refs.items()}
+        # A few resamples at a time: each one's sum over prompts is the same, the values stay small.
+        for rows in blocks(b, plausible.EVALUATE_ROWS // (sl.stop - sl.start)):
+            values = evaluate(sample[rows], chunk_refs)
+            for key in keys:
+                v = as_matrix(values[key], 1)  # (Bb, Pc, L)
+                drawn = weights[key[0]]
+                drawn = None if drawn is None else drawn[rows]
+                num[key][rows] += moments.weighted_sum(v, masks[key[0]][sl], drawn, sl, den[key][rows])
         if pooled is not None:
-            w = pooled_mask[sl].astype(float)[None, :, None]
             drawn = weights[""]
-            if drawn is not None:
-                w = w * drawn[:, sl, None]
-            pooled_sum += (sample[..., :-1] * w).sum(axis=1)
+            if drawn is None and pooled_mask[sl].all():
+                pooled_sum += sample[..., :-1].sum(axis=1)  # integer counts: an exact sum
+            else:
+                w = pooled_mask[sl].astype(float)[None, :, None]
+                if drawn is not None:
+                    w = w * drawn[:, sl, None]
+                pooled_sum += (sample[..., :-1] * w).sum(axis=1)
     out = Intervals()
     # What each prompt's plausible thetas say: bias bounds, quantile shifts, variances.
-    bounds: dict[Key, list[_Bounds]] = {k: [] for k in keys}
+    bounds: dict[Key, list[Bounds]] = {k: [] for k in keys}
     points = [*kinks, *refs.values()]
     per_prompt = settings.bias_draws * (1 + settings.posterior_candidates + len(points)) * width
     for sl in stats.chunks(n_prompts, per_prompt, CHUNK):
-        theta_c = candidates(counts[sl], [p[sl] for p in points], settings, rng)
+        theta_c = candidates(counts[sl], [p[sl] for p in points], settings.posterior_candidates, settings.region, rng)
         found = candidate_bounds(
             theta_c,
             m[sl],
@@ -269,16 +172,17 @@ def bias_aware_intervals(
             settings.posterior_candidates,
             level,
             rng,
+            linear,
         )
         for key in keys:
             bounds[key].append(found[key])
     for key in keys:
         low_end, high_end = ranges.get(key[1], (-np.inf, np.inf))
         v = point[key]
-        bd = _Bounds(*(np.concatenate([getattr(x, f) for x in bounds[key]]) for f in _Bounds.__dataclass_fields__))
+        bd = concatenate(bounds[key])
         if key[1] in linear:  # unbiased: the Monte Carlo bias would only add noise
             zero = np.zeros_like(v)
-            bd = _Bounds(zero, zero, zero, zero, zero, bd.var_max, bd.var_mean)
+            bd = Bounds(zero, zero, zero, zero, zero, bd.var_max, bd.var_mean)
         if settings.per_prompt and key[1] not in linear:
             out.prompt[key] = _finish(v - bd.shift_hi, v - bd.shift_lo, v, low_end, high_end)
             out.prompt_corrected[key] = np.clip(v - bd.bias_post, low_end, high_end)
@@ -346,7 +250,7 @@ def _pooled_interval(
         return {key: fn(c[..., :-1])}
 
     k = total.shape[1] - 1
-    theta = candidates(total, [np.full((1, k), 1.0 / k)], settings, rng)
+    theta = candidates(total, [np.full((1, k), 1.0 / k)], settings.posterior_candidates, settings.region, rng)
     draws = max(400, settings.bias_draws)
     bd = candidate_bounds(
         theta, total.sum(axis=1), {}, evaluate, draws, settings.posterior_candidates, settings.confidence, rng

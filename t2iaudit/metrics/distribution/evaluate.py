@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from t2iaudit.metrics.distribution import columns
 from t2iaudit.metrics.distribution import formulas as dist
+from t2iaudit.metrics.distribution.columns import AMPLIFICATION
 
 if TYPE_CHECKING:
     from t2iaudit.metrics.compute import MetricsOptions
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 Key = tuple[str, str]
 """``(reference name or "", metric)``."""
 CONTEXT_FREE = "D4_severity_context_free"
-AMPLIFICATION = ("D11_amplification", "D11_amplified_share", "D11_reflected_share", "D11_mitigated_share")
 VECTOR = ("share", "D10_spd")
 """Metrics with one value per label (``params.label``)."""
 LINEAR = ("share", "D10_spd")
@@ -87,7 +88,21 @@ class Evaluated:
 def evaluate(
     counts: np.ndarray, refs: dict[str, np.ndarray], roles: Roles, options: MetricsOptions
 ) -> dict[Key, np.ndarray]:
-    """All wanted metrics on counts ``(..., P, K+1)``; keys ``(reference or "", metric)``."""
+    """All wanted metrics on counts ``(..., P, K+1)``; keys ``(reference or "", metric)``.
+
+    The values of ``evaluate_formulas``, computed by label columns (``columns``) where the
+    arrays allow it: the same bits, several times faster on bootstrap arrays.
+    """
+    if columns.supported(np.asarray(counts), refs):
+        return columns.evaluate_columns(counts, refs, roles, options)
+    return evaluate_formulas(counts, refs, roles, options)
+
+
+def evaluate_formulas(
+    counts: np.ndarray, refs: dict[str, np.ndarray], roles: Roles, options: MetricsOptions
+) -> dict[Key, np.ndarray]:
+    """All wanted metrics on counts ``(..., P, K+1)`` from ``formulas``, one call per metric (the
+    definition ``columns`` reproduces)."""
     n, u = counts[..., :-1], counts[..., -1]
     p = dist.proportions(n)
     out: dict[Key, np.ndarray] = {}

@@ -192,11 +192,15 @@ def _distribution_bias(
         x = sparse.csr_matrix((np.ones(len(pairs)), (r, j)), shape=(len(valid), k))  # image x object
         strata = valid["prompt_id"].to_numpy()
         population = options.estimand == "prompt_population"
-        chunks = [
-            stats.bootstrap_weights(strata, size, rng, resample_strata=population)
-            for size in stats.chunk_sizes(boot, len(valid))
-        ]
-        c = np.concatenate([np.asarray((x.T @ w.T).T) for w in chunks])  # (B, K) resampled object counts
+        # (B, K) resampled object counts, a chunk of weights at a time (all B x n weights at once
+        # took gigabytes at a million captions).
+        sizes = stats.chunk_sizes(boot, len(valid))
+        c = np.concatenate(
+            [
+                np.asarray((x.T @ stats.bootstrap_weights(strata, size, rng, resample_strata=population).T).T)
+                for size in sizes
+            ]
+        )
         bd, kk = distribution_bias_rows(c)
         with np.errstate(invalid="ignore", divide="ignore"):
             bd_norm = np.where(kk > 1, bd / (kk - 1), np.nan)

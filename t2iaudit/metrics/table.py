@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from t2iaudit.metrics.columns import (
+    assign,
+    compact,
+    derive_columns,
+    image_columns,
+    judgement_columns,
+    plain,
+    prompt_columns,
+    same_categories,
+)
 from t2iaudit.metrics.mapping import EXCLUDED_COLUMNS, apply_mappings, recorded_mappings
 from t2iaudit.vocabulary import default_role
 
@@ -65,63 +76,53 @@ class JudgementTable:
 
 
 def build_frame(
-    judgements: list[dict[str, Any]],
-    images: list[dict[str, Any]],
+    judgements: Iterable[dict[str, Any]],
+    images: Iterable[dict[str, Any]],
     prompts: list[dict[str, Any]],
     free_text: set[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Join judgement, image and prompt records into the tidy table (see TABLE_COLUMNS).
 
     Adds ``value`` (numeric attributes: ``scores["value"]``), ``error`` (the failure kind a judge
-    recorded in ``raw["error"]``, else None), ``raw`` (free-text attributes,
-    given as (judge_id, attribute) pairs) and ``scores`` (the full score vector).
+    recorded in ``raw["error"]``, else None) and ``raw`` (free-text attributes, given as
+    (judge_id, attribute) pairs). The full score vectors are not kept (no metric reads them; they
+    stay in ``judgements.jsonl``). Records are read one at a time, and ids, labels and prompt
+    fields are categoricals (``t2iaudit.metrics.columns``).
     """
-    j = pd.DataFrame(judgements, columns=["image_id", "judge_id", "attribute", "label", "scores", "raw"])
-    im = pd.DataFrame(images, columns=["image_id", "model_id", "prompt_id", "replicate", "nsfw_flag"])
-    return join_frame(j, im, prompts, free_text)
+    free_text = free_text or set()
+    return join_frame(judgement_columns(judgements, free_text), image_columns(images), prompts, free_text)
 
 
 def join_frame(
     j: pd.DataFrame, im: pd.DataFrame, prompts: list[dict[str, Any]], free_text: set[tuple[str, str]] | None = None
 ) -> pd.DataFrame:
-    """``build_frame`` from judgement and image columns already in data frames (the records'
-    fields as columns: image_id, judge_id, attribute, label, scores, raw; image_id, model_id,
+    """``build_frame`` from judgement and image columns already in data frames: the judgement
+    records' fields (image_id, judge_id, attribute, label, scores, raw) or the columns
+    ``judgement_columns`` derives from them, and the image records' (image_id, model_id,
     prompt_id, replicate, nsfw_flag), so a large table need not pass through a list of dicts."""
-    free_text = free_text or set()
-    # A judgement asked again (a transient API failure retried on a later run) supersedes the
-    # earlier one: an image counts once per judge and attribute.
-    j = j.drop_duplicates(["image_id", "judge_id", "attribute"], keep="last")
-    # Lists, not pandas columns, in the loops: iterating an Arrow-backed column is slow.
-    j["value"] = [s.get("value") if isinstance(s, dict) else None for s in j["scores"].tolist()]
-    raw = j["raw"].tolist()
-    # Why a judge abstained (API judges record e.g. "not_json", "timeout"): counted by J2.
-    j["error"] = [r.get("error") if isinstance(r, dict) else None for r in raw]
-    keep_raw = pd.MultiIndex.from_arrays([j["judge_id"], j["attribute"]]).isin(list(free_text))
-    j["raw"] = [r if k else None for r, k in zip(raw, keep_raw.tolist())]
-    rows = []
-    for p in prompts:
-        row = {k: p.get(k) for k in ("prompt_id", "set_id", "template_id", "expected_people", "reference")}
-        row["prompt_text"] = p.get("text")
-        row.update({f"requested_{k}": v for k, v in (p.get("requested") or {}).items()})
-        row.update({f"slot_{k}": v for k, v in (p.get("slots") or {}).items()})
-        row.update({k: v for k, v in (p.get("meta") or {}).items() if k not in row})
-        rows.append(row)
-    pr = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["prompt_id"])
-    frame = j.merge(im, on="image_id", how="left").merge(pr, on="prompt_id", how="left")
+    if "scores" in j.columns:
+        j = derive_columns(j, free_text or set())
+    else:  # A judgement asked again (a transient API failure retried on a later run) supersedes the earlier one.
+        j = j.drop_duplicates(["image_id", "judge_id", "attribute"], keep="last")
+    j, im, pr = compact(j), compact(im), compact(prompt_columns(prompts))
+    im = same_categories(j, im, "image_id")
+    frame = j.merge(im, on="image_id", how="left")
+    del j, im
+    frame = frame.merge(same_categories(frame, pr, "prompt_id"), on="prompt_id", how="left")
     # A safety checker blacks out flagged images: any label of a black image is noise, so it
     # counts as an abstention with its reason, never as a demographic label.
     blacked = frame["nsfw_flag"].eq(True)
     if blacked.any():
-        frame.loc[blacked, "label"] = UNKNOWN_LABEL
-        frame.loc[blacked, "error"] = "nsfw_blacked_out"
+        assign(frame, blacked, "label", UNKNOWN_LABEL)
+        assign(frame, blacked, "error", "nsfw_blacked_out")
     first = [c for c in TABLE_COLUMNS if c in frame.columns]
-    return frame[first + [c for c in frame.columns if c not in first]]
+    return compact(frame[first + [c for c in frame.columns if c not in first]])
 
 
 def load_table(run_dir: str | Path) -> JudgementTable:
     """The judgement table of a run directory, with declared label sets and references."""
     from t2iaudit.promptsets import load_references
-    from t2iaudit.run.store import IMAGES, JUDGEMENTS, PROMPTS, RunStore
+    from t2iaudit.run.store import IMAGES, JUDGEMENTS, PROMPTS, RunStore, read_jsonl
 
     store = RunStore(run_dir)
     manifest = store.read_manifest() or {}
@@ -132,7 +133,6 @@ def load_table(run_dir: str | Path) -> JudgementTable:
     roles = {jid: dict(info.get("roles") or {}) for jid, info in judges.items()}
     free_text = {(jid, a) for jid, attrs in label_sets.items() for a, labels in attrs.items() if not labels}
     prompts = store.read(PROMPTS)
-    frame = build_frame(store.read(JUDGEMENTS), store.read(IMAGES), prompts, free_text)
     references: dict[str, dict[str, dict[str, float]]] = {}
     shipped = {str(p["reference"]).split("/", 1)[0] for p in prompts if p.get("reference")}
     for name in sorted(shipped):
@@ -145,18 +145,22 @@ def load_table(run_dir: str | Path) -> JudgementTable:
         prompt_ids = [str(p["prompt_id"]) for p in prompts]
         loaded = load_stored_tables(store.root, tables, attribute_label_sets(label_sets), prompt_ids)
         keys = apply_tables(loaded, {str(p["prompt_id"]): p.get("reference") for p in prompts}, references)
-        frame["reference"] = frame["prompt_id"].map(keys).fillna(frame["reference"]) if keys else frame["reference"]
+        prompts = [
+            {**p, "reference": keys[str(p["prompt_id"])]} if keys.get(str(p["prompt_id"])) else p for p in prompts
+        ]
+    frame = build_frame(read_jsonl(store.path(JUDGEMENTS)), read_jsonl(store.path(IMAGES)), prompts, free_text)
     maps_to = recorded_mappings(judges, label_sets)
     mapped = apply_mappings(frame, label_sets, JudgementTable(frame, label_sets, roles=roles).roles, maps_to)
+    del frame
     calibration = {jid: str(store.path(info["calibration"])) for jid, info in judges.items() if info.get("calibration")}
     return JudgementTable(
-        mapped.frame,
+        compact(mapped.frame),
         mapped.label_sets,
         references,
         mapped.roles,
         maps_to,
         calibration=calibration,
-        excluded=mapped.excluded,
+        excluded=plain(mapped.excluded),
     )
 
 

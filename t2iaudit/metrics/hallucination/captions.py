@@ -308,11 +308,14 @@ def _distribution_bias(
         r, j = np.array(pairs).T
         x = sparse.csr_matrix((np.ones(len(pairs)), (r, j)), shape=(len(objects), k))  # image x object
         population = options.estimand == "prompt_population"
-        chunks = [
-            strata.bootstrap_weights(prompts, size, rng, resample_strata=population)
-            for size in stats.chunk_sizes(boot, len(objects))
-        ]
-        c = np.concatenate([np.asarray((x.T @ w.T).T) for w in chunks])  # (B, K) resampled object counts
+        # (B, K) resampled object counts, a chunk of weights at a time (all B x n weights at once
+        # took gigabytes at a million captions).
+        c = np.concatenate(
+            [
+                np.asarray((x.T @ strata.bootstrap_weights(prompts, size, rng, resample_strata=population).T).T)
+                for size in stats.chunk_sizes(boot, len(objects))
+            ]
+        )
         bd, kk = distribution_bias_rows(c)
         with np.errstate(invalid="ignore", divide="ignore"):
             bd_norm = np.where(kk > 1, bd / (kk - 1), np.nan)

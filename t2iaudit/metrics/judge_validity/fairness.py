@@ -226,7 +226,7 @@ def fairness_family(table: JudgementTable, options: MetricsOptions) -> list[Metr
     requested = [c for c in frame.columns if c.startswith("requested_")]
     if not numeric or not requested or "value" not in frame.columns:
         return []
-    rows = frame[[(j, a) in numeric for j, a in zip(frame["judge_id"], frame["attribute"])]].copy()
+    rows = frame[pd.MultiIndex.from_arrays([frame["judge_id"], frame["attribute"]]).isin(list(numeric))].copy()
     rows["_score"] = pd.to_numeric(rows["value"], errors="coerce")
     for _, idx in rows.groupby(["judge_id", "attribute"], sort=False).groups.items():
         scores = rows.loc[idx, "_score"]
@@ -246,7 +246,7 @@ def fairness_family(table: JudgementTable, options: MetricsOptions) -> list[Metr
             if per_prompt.empty:
                 continue
             # fillna: a slot another template of the run has is missing here (pandas 3 keeps NaN in astype(str)).
-            content = per_prompt[slots].fillna("").astype(str).agg("|".join, axis=1) if slots else "all"
+            content = per_prompt[slots].astype(str).fillna("").agg("|".join, axis=1) if slots else "all"
             per_prompt = per_prompt.assign(content=content)
             result = judge_fairness(
                 per_prompt,

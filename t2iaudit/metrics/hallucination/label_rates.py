@@ -88,8 +88,8 @@ def _requested_cells(
     requested = rows[col].astype(str).to_numpy(dtype=object)
     excluded = rows["_excluded"].to_numpy(dtype=bool)
     # A request the judge cannot give at all (not among its labels) is left out.
-    declared = np.array(
-        [label_sets[j] is None or r in label_sets[j] for j, r in zip(rows["judge_id"].tolist(), requested)], dtype=bool
+    declared = np.fromiter(
+        (_gives(label_sets[j], r) for j, r in zip(rows["judge_id"].tolist(), requested)), dtype=bool, count=len(rows)
     )
     known = declared & (label != UNKNOWN)
     counts = {"declared": declared, "known": known, "hits": known & ~excluded & (label == requested)}
@@ -112,6 +112,11 @@ def _requested_cells(
             cell = rows.iloc[at[declared[at] & ~excluded[at]]]
             out += _realisation(cell, attribute, col, scope, label_sets[scope["judge_id"]], options)
     return out
+
+
+def _gives(labels: list[str] | None, value: str) -> bool:
+    """Whether a judge with these declared labels (None: undeclared) can give ``value``."""
+    return labels is None or value in labels
 
 
 def _excluded_rows(table: JudgementTable, attribute: str, col: str) -> pd.DataFrame:

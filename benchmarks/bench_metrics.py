@@ -22,14 +22,17 @@ of a <female|male> <occupation>`` (requested gender: H4 and J4). Then it times, 
 
 ``--ten-million`` also builds a 10,000,000-row table in memory (same layout, 10x the images) in
 a fresh process and prints its peak RSS and time through ``run_families``; ``--memory-rows N``
-does only that, at N rows (to measure how memory grows with rows on a smaller machine).
+does only that, at N rows (to measure how memory grows with rows on a smaller machine); with
+``--memory-load`` that run reads the table from a run directory (written first by another
+process) with ``load_table``, as the metrics stage does.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--rows 1000000] [--resamples 1000] [--ten-million | --memory-rows N]
+    .venv/bin/python benchmarks/bench_metrics.py [--rows 1000000] [--resamples 1000] [--ten-million | --memory-rows N] [--memory-load]
 
 Prints ``BENCH metrics_s_per_million_rows`` (wall), ``BENCH metrics_cpu_s_per_million_rows``,
 ``BENCH metrics_load_s_per_million_rows``, ``BENCH metrics_naive_ratio`` and, with
 ``--ten-million``, ``BENCH metrics_rss_gb_10m`` and ``BENCH metrics_s_10m`` (``_<N>m`` with
-``--memory-rows``).
+``--memory-rows``; ``BENCH metrics_load_rss_gb_<N>m`` and ``metrics_load_s_<N>m`` with
+``--memory-load``).
 """
 
 from __future__ import annotations
@@ -301,23 +304,32 @@ def _timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def memory_run(resamples: int, target_rows: int) -> None:
+def memory_run(resamples: int, target_rows: int, run_dir: Path | None = None) -> None:
     """In this process: a table of about ``target_rows`` rows in memory through ``run_families``;
-    prints its peak RSS and time (``metrics_rss_gb_<millions>m``)."""
-    per_prompt = max(1, round(target_rows / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
-    j, im, prompts = synthetic(per_prompt, seed=1)
-    table = in_memory_table(j, im, prompts)
-    del j, im
+    prints its peak RSS and time (``metrics_rss_gb_<millions>m``). With ``run_dir`` (a run
+    directory ``--write-run`` wrote) the table is read from it by ``load_table``, as the metrics
+    stage reads it (``metrics_load_rss_gb_<millions>m``)."""
+    if run_dir is None:
+        per_prompt = max(1, round(target_rows / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
+        j, im, prompts = synthetic(per_prompt, seed=1)
+        table = in_memory_table(j, im, prompts)
+        del j, im
+        how, prefix = "built in memory", "metrics"
+    else:
+        table, load_wall, load_cpu = _timed(lambda: load_table(run_dir))
+        how, prefix = f"read by load_table in {load_wall:.1f} s wall ({load_cpu:.1f} s CPU)", "metrics_load"
     rows = len(table.frame)
     built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     _, wall, cpu = _timed(lambda: run_families(table, MetricsOptions(bootstrap_resamples=resamples)))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     tag = f"{target_rows / 1e6:g}m"
     print(
-        f"{rows:,}-row table: run_families {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GB "
+        f"{rows:,}-row table ({how}): run_families {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {rss:.2f} GB "
         f"({built:.2f} GB after building the table)"
     )
-    print(f"BENCH metrics_rss_gb_{tag} {rss:.2f} GB")
+    if run_dir is not None:
+        print(f"BENCH {prefix}_s_{tag} {load_wall:.1f} s")
+    print(f"BENCH {prefix}_rss_gb_{tag} {rss:.2f} GB")
     print(f"BENCH metrics_s_{tag} {wall:.1f} s")
     print(f"BENCH metrics_cpu_s_{tag} {cpu:.1f} s")
 
@@ -331,14 +343,25 @@ def main() -> None:
     parser.add_argument(
         "--memory-rows", type=int, default=0, help="only the memory run, at this many rows (a fresh process each)"
     )
+    parser.add_argument(
+        "--memory-load",
+        action="store_true",
+        help="the memory run reads the table from a run directory with load_table, as the metrics stage does",
+    )
     parser.add_argument("--only-memory", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--write-run", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--from-run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keep", type=Path, help="write the run directory here and keep it")
     args = parser.parse_args()
+    if args.write_run:  # the memory run's run directory, written in its own process
+        j, im, prompts = synthetic(max(1, round(args.write_run / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE))), 1)
+        write_run(args.keep, j, im, prompts)
+        return
     if args.only_memory:
-        memory_run(args.resamples, args.only_memory)
+        memory_run(args.resamples, args.only_memory, args.from_run)
         return
     if args.memory_rows:
-        _memory_process(args.resamples, args.memory_rows)
+        _memory_process(args.resamples, args.memory_rows, args.memory_load)
         return
 
     per_prompt = max(1, round(args.rows / (len(MODELS) * len(_prompts()) * ROWS_PER_IMAGE)))
@@ -388,14 +411,23 @@ def main() -> None:
     print(f"BENCH metrics_load_s_per_million_rows {load_wall / million:.2f} s")
     print(f"BENCH metrics_naive_ratio {naive_scaled / dist_wall:.1f}")
     if args.ten_million:
-        _memory_process(args.resamples, 10_000_000)
+        _memory_process(args.resamples, 10_000_000, args.memory_load)
 
 
-def _memory_process(resamples: int, rows: int) -> None:
-    """``memory_run`` in a fresh process (its peak RSS is then the table's alone)."""
+def _memory_process(resamples: int, rows: int, load: bool = False) -> None:
+    """``memory_run`` in a fresh process (its peak RSS is then the table's alone); with ``load``,
+    a second fresh process writes the run directory it reads first."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path])}
     cmd = [sys.executable, __file__, "--only-memory", str(rows), "--resamples", str(resamples)]
-    subprocess.run(cmd, check=True, env=env)
+    if not load:
+        subprocess.run(cmd, check=True, env=env)
+        return
+    root = Path(tempfile.mkdtemp(prefix="bench-metrics-")) / "run"
+    try:
+        subprocess.run([sys.executable, __file__, "--write-run", str(rows), "--keep", str(root)], check=True, env=env)
+        subprocess.run([*cmd, "--from-run", str(root)], check=True, env=env)
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

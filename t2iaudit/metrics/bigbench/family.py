@@ -47,9 +47,9 @@ def bigbench_family(table: JudgementTable, options: MetricsOptions) -> list[Metr
     for col in [c for c in meta.columns if c.startswith("requested_")]:
         relevant |= set(meta.index[meta[col].notna()])
     relevant |= {pair[side]["prompt_id"] for pair in pairs for side in ("x", "y")}
-    frame = frame[frame["prompt_id"].isin(relevant)]
     out: list[MetricValue] = []
     cols = ["image_id", "prompt_id", "attribute", "label"]
+    frame = frame.loc[frame["prompt_id"].isin(relevant), ["model_id", "judge_id", *cols]]  # columns first: no full copy
     for (model, judge), rows in frame.groupby(["model_id", "judge_id"], sort=True):
         declared = table.label_sets.get(str(judge), {})
         labels = {

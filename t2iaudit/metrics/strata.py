@@ -25,7 +25,7 @@ class Strata:
     a resample."""
 
     def __init__(self, strata: np.ndarray) -> None:
-        _, index = np.unique(np.asarray(strata), return_inverse=True)
+        self.names, index = np.unique(np.asarray(strata), return_inverse=True)
         self.index = index.ravel()
         self.count = int(self.index.max(initial=-1)) + 1
         self.order = np.argsort(self.index, kind="stable")  # items grouped by stratum
@@ -144,8 +144,8 @@ def bootstrap_group_mean_intervals(
     low, high = np.full(total, np.nan), np.full(total, np.nan)
     if resamples <= 0 or groups.size == 0:
         return low, high
-    present = np.unique(groups)
-    grouped = Strata(groups)  # its strata are ``present``, in order
+    grouped = Strata(groups)
+    present = grouped.names  # the codes that have values, in order
     for m in np.unique(grouped.sizes).tolist():
         rows = multiplicities(m, resamples, rng).T / m  # (m, B), shared by the groups of size m
         same = np.flatnonzero(grouped.sizes == m)

@@ -202,7 +202,6 @@ class _Cell:
     """The caption rows of one judge x model: H1 values and abstentions, by prompt."""
 
     def __init__(self, scored: _Scored, at: np.ndarray, prompts: np.ndarray) -> None:
-        self.at = at
         self.h, self.added, self.missing = scored.h[at], scored.added[at], scored.missing[at]
         self.unknown = scored.unknown[at]
         self.prompts = prompts

@@ -34,11 +34,6 @@ if TYPE_CHECKING:
     from t2iaudit.metrics.table import JudgementTable
 
 
-def _unique(values: pd.Series) -> str | None:
-    vals = values.dropna().astype(str).unique()
-    return str(vals[0]) if len(vals) == 1 else None
-
-
 def miss_rate_metrics(frame: pd.DataFrame, opts: HallucinationOptions, options: MetricsOptions) -> list[MetricValue]:
     """H2 generative miss-rate per cell."""
     rows = frame[frame["attribute"] == opts.match_attribute]
